@@ -1,0 +1,181 @@
+//! Raw command-line arguments (clap). Resolution into library calls lives in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hoist: a daemonless container image tool.
+#[derive(Parser, Debug)]
+#[command(name = "hoist", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Store root directory [default: /var/lib/hoist as root, else $XDG_DATA_HOME/hoist]
+    #[arg(long, global = true, env = "HOIST_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List images
+    Images(ImagesArgs),
+    /// Show details of images as JSON
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Remove names and images
+    Rmi(RmiArgs),
+    /// Make a one-layer image from a root filesystem tarball
+    Import(ImportArgs),
+    /// Write an image's flattened root filesystem as a tarball
+    Export(ExportArgs),
+    /// Write images to an archive (docker-archive or oci-archive)
+    Save(SaveArgs),
+    /// Read images from an archive
+    Load(LoadArgs),
+    /// Remove untagged images and unreferenced data
+    Prune(PruneArgs),
+}
+
+/// Output format of listing commands.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ListFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `hoist images`
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Show full image IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only images whose repository matches (e.g. `busybox`)
+    pub repository: Option<String>,
+}
+
+/// `hoist inspect`
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Images (name, ID or digest)
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `hoist history`
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Image (name, ID or digest)
+    pub image: String,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// `hoist tag`
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Existing image (name, ID or digest)
+    pub source: String,
+    /// New name
+    pub target: String,
+}
+
+/// `hoist rmi`
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove the image even when it has several names
+    #[arg(short, long)]
+    pub force: bool,
+    /// Images (name, ID or digest)
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `hoist import`
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Tarball of a root filesystem (plain, gzip or zstd), or `-` for stdin
+    pub file: String,
+    /// Name for the new image
+    pub reference: Option<String>,
+    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
+    /// ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL)
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// Commit message for the history entry
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Platform of the image (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// `hoist export`
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Image (name, ID or digest)
+    pub image: String,
+    /// Output file (stdout when absent)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Archive formats of `save`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SaveFormat {
+    /// docker's archive format (what `docker save` writes)
+    DockerArchive,
+    /// An OCI image layout in a tar
+    OciArchive,
+}
+
+/// `hoist save`
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Output file (stdout when absent)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value = "docker-archive")]
+    pub format: SaveFormat,
+    /// Images (name, ID or digest)
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `hoist load`
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Archive to read (stdin when absent)
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Print nothing
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `hoist prune`
+#[derive(Args, Debug)]
+pub struct PruneArgs {}

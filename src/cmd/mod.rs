@@ -1,0 +1,157 @@
+//! One module per subcommand; each resolves its arguments and calls the library.
+
+mod export;
+mod history;
+mod images;
+mod import;
+mod inspect;
+mod load;
+mod prune;
+mod rmi;
+mod save;
+mod tag;
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use store::Store;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let root = cli.root.clone().unwrap_or_else(Store::default_root);
+    match cli.command {
+        Command::Images(a) => images::run(&open(&root)?, a),
+        Command::Inspect(a) => inspect::run(&open(&root)?, a),
+        Command::History(a) => history::run(&open(&root)?, a),
+        Command::Tag(a) => tag::run(&open(&root)?, a),
+        Command::Rmi(a) => rmi::run(&open(&root)?, a),
+        Command::Import(a) => import::run(&open(&root)?, a),
+        Command::Export(a) => export::run(&open(&root)?, a),
+        Command::Save(a) => save::run(&open(&root)?, a),
+        Command::Load(a) => load::run(&open(&root)?, a),
+        Command::Prune(a) => prune::run(&open(&root)?, a),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(root: &Path) -> Result<Store> {
+    Store::open(root).with_context(|| format!("cannot open the store at `{}`", root.display()))
+}
+
+/// Where to write a tarball: a file written atomically (temp + rename), or stdout when it is
+/// not a terminal.
+pub(crate) enum Output {
+    File {
+        tmp: std::path::PathBuf,
+        path: std::path::PathBuf,
+        file: std::io::BufWriter<std::fs::File>,
+    },
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+}
+
+impl Output {
+    pub(crate) fn new(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(p) if p != Path::new("-") => {
+                let dir = p
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let name = p
+                    .file_name()
+                    .with_context(|| format!("`{}` is not a file name", p.display()))?;
+                let tmp = dir.join(format!(
+                    ".{}.hoist-tmp-{}",
+                    name.to_string_lossy(),
+                    std::process::id()
+                ));
+                let file = std::fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+                Ok(Self::File {
+                    tmp,
+                    path: p.to_path_buf(),
+                    file: std::io::BufWriter::with_capacity(1 << 20, file),
+                })
+            }
+            _ => {
+                if std::io::stdout().is_terminal() {
+                    bail!(
+                        "refusing to write a tarball to a terminal: use -o FILE or redirect stdout"
+                    );
+                }
+                Ok(Self::Stdout(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::io::stdout(),
+                )))
+            }
+        }
+    }
+
+    /// Makes the output visible (renames the temp file into place).
+    pub(crate) fn finish(self) -> Result<()> {
+        match self {
+            Self::File { tmp, path, file } => {
+                let f = file
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+                f.sync_all()
+                    .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("cannot rename to `{}`", path.display()))?;
+                Ok(())
+            }
+            Self::Stdout(mut s) => {
+                std::io::Write::flush(&mut s).context("cannot write to stdout")?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes a partial output.
+    pub(crate) fn abort(self) {
+        if let Self::File { tmp, .. } = self {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+impl std::io::Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::File { file, .. } => file.write(buf),
+            Self::Stdout(s) => s.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::File { file, .. } => file.write_all(buf),
+            Self::Stdout(s) => s.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::File { file, .. } => file.flush(),
+            Self::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// Writes to stdout, treating a closed pipe as success.
+pub(crate) fn stdout_lines(lines: impl IntoIterator<Item = String>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if let Err(e) = writeln!(out, "{l}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e).context("cannot write to stdout");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `hoist`: build, store, move and run container images, without a daemon.
+
+mod cli;
+mod cmd;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(1)
+        }
+    }
+}

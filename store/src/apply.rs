@@ -1,0 +1,829 @@
+//! Applying a layer tar into a snapshot directory.
+//!
+//! The snapshot holds only this layer's own changes, overlay-ready: a `.wh.NAME` entry becomes
+//! an overlay whiteout (a 0/0 character device) and `.wh..wh..opq` sets
+//! `trusted.overlay.opaque=y` on its directory, so stacking snapshots as overlay lower dirs gives
+//! the image's rootfs. Parent directories that only exist in lower layers are copied up with their
+//! metadata, and a hard link to a file of a lower layer copies that file up first, as an overlay
+//! mount would.
+//!
+//! Safety: every entry is created with `*at()` calls relative to directory descriptors opened
+//! one component at a time with `O_NOFOLLOW`, so nothing can resolve outside the root. Entries
+//! with absolute paths, `..` escaping the root, a symlink (or non-directory) as parent, or a hard
+//! link leaving the root are refused with an error naming the entry.
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
+
+use crate::error::{IoContext, Result, StoreError};
+
+/// The xattr overlayfs reads to know a directory hides its lower layers.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+
+/// What an apply did.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyStats {
+    /// Tar entries processed.
+    pub entries: u64,
+    /// Bytes of file content written.
+    pub bytes: u64,
+}
+
+/// Applies the (uncompressed) layer tar `reader` into `root`, an empty or partly filled snapshot
+/// directory. `lowers` are the parent snapshots' directories, topmost first. `layer` names the
+/// layer in errors. The whole stream is consumed, trailing padding included, so a caller hashing
+/// the stream sees every byte.
+pub fn apply_layer<R: Read>(
+    reader: R,
+    root: &Path,
+    lowers: &[PathBuf],
+    layer: &str,
+) -> Result<ApplyStats> {
+    let root_fd = open_dir_path(root)?;
+    let mut a = Applier {
+        root: root.to_path_buf(),
+        root_fd,
+        lowers,
+        layer: layer.to_string(),
+        cache: None,
+        dir_times: Vec::new(),
+        stats: ApplyStats::default(),
+        buf: vec![0; 256 * 1024],
+    };
+    if let Some(top) = lowers.first() {
+        a.copy_dir_meta(top, &a.root_fd.try_clone().at("dup", root)?, "/")?;
+    }
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| a.layer_err(e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| a.layer_err(e))?;
+        a.entry(&mut entry)?;
+    }
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| a.layer_err(e))?;
+    a.finish()?;
+    Ok(a.stats)
+}
+
+struct Applier<'a> {
+    root: PathBuf,
+    root_fd: OwnedFd,
+    lowers: &'a [PathBuf],
+    layer: String,
+    /// The last parent directory opened: its components and descriptor.
+    cache: Option<(Vec<Vec<u8>>, OwnedFd)>,
+    /// Directories whose times are set at the end (children change them while we work).
+    dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
+    stats: ApplyStats,
+    buf: Vec<u8>,
+}
+
+/// Metadata of an entry, with PAX overrides applied.
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: Timespec,
+    xattrs: Vec<(CString, Vec<u8>)>,
+}
+
+/// Splits a tar path into clean components, refusing absolute paths and `..` escapes.
+pub fn clean_path(raw: &[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute paths are not allowed in a layer");
+    }
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for c in raw.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if out.pop().is_none() {
+                    return Err("path escapes the layer root through `..`");
+                }
+            }
+            c => {
+                if c.contains(&0) {
+                    return Err("path contains a NUL byte");
+                }
+                out.push(c.to_vec());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn cstr(c: &[u8]) -> CString {
+    CString::new(c).expect("clean_path rejects NUL bytes")
+}
+
+fn open_dir_path(p: &Path) -> Result<OwnedFd> {
+    rfs::open(
+        p,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open directory", p)
+}
+
+fn openat_dir(parent: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<OwnedFd> {
+    rfs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn is_whiteout(st: &rfs::Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+}
+
+fn join(comps: &[Vec<u8>]) -> String {
+    String::from_utf8_lossy(&comps.join(&b'/')).into_owned()
+}
+
+impl Applier<'_> {
+    fn layer_err(&self, e: io::Error) -> StoreError {
+        StoreError::Layer {
+            layer: self.layer.clone(),
+            reason: format!("reading the tar stream: {e}"),
+        }
+    }
+
+    fn entry_err(&self, entry: &[u8], reason: impl Into<String>) -> StoreError {
+        StoreError::LayerEntry {
+            layer: self.layer.clone(),
+            entry: String::from_utf8_lossy(entry).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        self.stats.entries += 1;
+        let raw = entry.path_bytes().into_owned();
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            return Ok(());
+        }
+        let comps = clean_path(&raw).map_err(|r| self.entry_err(&raw, r))?;
+        let meta = self.meta(entry, &raw)?;
+        let Some((name, parent)) = comps.split_last() else {
+            // The root directory itself.
+            if kind.is_dir() {
+                let fd = self.root_fd.try_clone().at("dup", &self.root)?;
+                self.set_meta(&fd, &meta, &raw, false)?;
+                self.dir_times.push((Vec::new(), meta.mtime));
+            }
+            return Ok(());
+        };
+        if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
+            let pfd = self.open_parent(parent, &raw)?;
+            if name == OPAQUE_MARKER {
+                set_xattr(&pfd, OPAQUE_XATTR, b"y")
+                    .map_err(|e| self.entry_err(&raw, format!("marking directory opaque: {e}")))?;
+            } else {
+                if target.is_empty() || target == b"." || target == b".." {
+                    return Err(self.entry_err(&raw, "whiteout names no file"));
+                }
+                let target = cstr(target);
+                self.remove_existing(&pfd, &target, &raw)?;
+                rfs::mknodat(&pfd, &target, FileType::CharacterDevice, Mode::empty(), 0)
+                    .map_err(|e| self.privilege_err(&raw, "creating a whiteout", e))?;
+            }
+            return Ok(());
+        }
+        let pfd = self.open_parent(parent, &raw)?;
+        let cname = cstr(name);
+        let existing = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW).ok();
+        let ioerr = |this: &Self, what: &str, e: Errno| {
+            this.entry_err(&raw, format!("{what}: {}", io::Error::from(e)))
+        };
+        match kind {
+            tar::EntryType::Directory => {
+                let mut opaque = false;
+                match existing {
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Some(st) => {
+                        opaque = is_whiteout(&st);
+                        self.remove_existing(&pfd, &cname, &raw)?;
+                        rfs::mkdirat(&pfd, &cname, Mode::from_raw_mode(0o700))
+                            .map_err(|e| ioerr(self, "mkdir", e))?;
+                    }
+                    None => rfs::mkdirat(&pfd, &cname, Mode::from_raw_mode(0o700))
+                        .map_err(|e| ioerr(self, "mkdir", e))?,
+                }
+                let fd = openat_dir(pfd.as_fd(), &cname).map_err(|e| ioerr(self, "open", e))?;
+                if opaque {
+                    set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
+                        self.entry_err(&raw, format!("marking directory opaque: {e}"))
+                    })?;
+                }
+                self.set_meta(&fd, &meta, &raw, false)?;
+                self.dir_times.push((comps.clone(), meta.mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                if existing.is_some() {
+                    self.remove_existing(&pfd, &cname, &raw)?;
+                }
+                let fd = rfs::openat(
+                    &pfd,
+                    &cname,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| ioerr(self, "create", e))?;
+                let mut f = File::from(fd);
+                loop {
+                    let n = match entry.read(&mut self.buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(self.entry_err(&raw, format!("reading content: {e}"))),
+                    };
+                    f.write_all(&self.buf[..n])
+                        .map_err(|e| self.entry_err(&raw, format!("writing content: {e}")))?;
+                    self.stats.bytes += n as u64;
+                }
+                let fd = OwnedFd::from(f);
+                self.set_meta(&fd, &meta, &raw, true)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| self.entry_err(&raw, "symlink without a target"))?
+                    .into_owned();
+                if existing.is_some() {
+                    self.remove_existing(&pfd, &cname, &raw)?;
+                }
+                let target = CString::new(target)
+                    .map_err(|_| self.entry_err(&raw, "symlink target contains a NUL byte"))?;
+                rfs::symlinkat(&target, &pfd, &cname).map_err(|e| ioerr(self, "symlink", e))?;
+                rfs::chownat(
+                    &pfd,
+                    &cname,
+                    Some(uid(meta.uid)),
+                    Some(gid(meta.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                let ts = Timestamps {
+                    last_access: meta.mtime,
+                    last_modification: meta.mtime,
+                };
+                rfs::utimensat(&pfd, &cname, &ts, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| ioerr(self, "set times", e))?;
+            }
+            tar::EntryType::Link => {
+                let link = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| self.entry_err(&raw, "hard link without a target"))?
+                    .into_owned();
+                let tcomps = clean_path(&link).map_err(|r| {
+                    self.entry_err(
+                        &raw,
+                        format!("hard link target `{}`: {r}", String::from_utf8_lossy(&link)),
+                    )
+                })?;
+                let Some((tname, tparent)) = tcomps.split_last() else {
+                    return Err(self.entry_err(&raw, "hard link to the root directory"));
+                };
+                if tcomps == comps {
+                    return Ok(());
+                }
+                let tpfd = self.open_parent(tparent, &raw)?;
+                let tcname = cstr(tname);
+                match rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(self.entry_err(&raw, "hard link to a directory"));
+                    }
+                    Ok(st) if is_whiteout(&st) => {
+                        return Err(self.entry_err(
+                            &raw,
+                            format!("hard link target `{}` was deleted", join(&tcomps)),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(Errno::NOENT) => self.copy_up_file(&tcomps, &tpfd, &tcname, &raw)?,
+                    Err(e) => return Err(ioerr(self, "stat hard link target", e)),
+                }
+                // The parent fd may have been swapped by open_parent of the target.
+                let pfd = self.open_parent(parent, &raw)?;
+                if let Some(st) = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW).ok() {
+                    let tst = rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| ioerr(self, "stat", e))?;
+                    if st.st_ino == tst.st_ino && st.st_dev == tst.st_dev {
+                        return Ok(());
+                    }
+                    self.remove_existing(&pfd, &cname, &raw)?;
+                }
+                rfs::linkat(&tpfd, &tcname, &pfd, &cname, AtFlags::empty())
+                    .map_err(|e| ioerr(self, "hard link", e))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                if existing.is_some() {
+                    self.remove_existing(&pfd, &cname, &raw)?;
+                }
+                let h = entry.header();
+                let (ft, dev) = match kind {
+                    tar::EntryType::Fifo => (FileType::Fifo, 0),
+                    _ => {
+                        let maj = h.device_major().ok().flatten().unwrap_or(0);
+                        let min = h.device_minor().ok().flatten().unwrap_or(0);
+                        let ft = if kind == tar::EntryType::Char {
+                            FileType::CharacterDevice
+                        } else {
+                            FileType::BlockDevice
+                        };
+                        (ft, rfs::makedev(maj, min))
+                    }
+                };
+                rfs::mknodat(&pfd, &cname, ft, Mode::from_raw_mode(0o600), dev)
+                    .map_err(|e| self.privilege_err(&raw, "creating a device node", e))?;
+                rfs::chownat(
+                    &pfd,
+                    &cname,
+                    Some(uid(meta.uid)),
+                    Some(gid(meta.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                rfs::chmodat(
+                    &pfd,
+                    &cname,
+                    Mode::from_raw_mode(meta.mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| ioerr(self, "chmod", e))?;
+                let ts = Timestamps {
+                    last_access: meta.mtime,
+                    last_modification: meta.mtime,
+                };
+                rfs::utimensat(&pfd, &cname, &ts, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| ioerr(self, "set times", e))?;
+            }
+            other => {
+                return Err(self.entry_err(&raw, format!("unsupported tar entry type {:?}", other)));
+            }
+        }
+        Ok(())
+    }
+
+    fn privilege_err(&self, raw: &[u8], what: &str, e: Errno) -> StoreError {
+        if e == Errno::PERM || e == Errno::ACCESS {
+            StoreError::Privilege {
+                what: format!(
+                    "layer {}: entry `{}`: {what}",
+                    self.layer,
+                    String::from_utf8_lossy(raw)
+                ),
+                source: e.into(),
+            }
+        } else {
+            self.entry_err(raw, format!("{what}: {}", io::Error::from(e)))
+        }
+    }
+
+    fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta> {
+        let h = entry.header();
+        let mut m = Meta {
+            mode: h.mode().unwrap_or(0o644) & 0o7777,
+            uid: h.uid().unwrap_or(0) as u32,
+            gid: h.gid().unwrap_or(0) as u32,
+            mtime: Timespec {
+                tv_sec: h.mtime().unwrap_or(0) as i64,
+                tv_nsec: 0,
+            },
+            xattrs: Vec::new(),
+        };
+        let Some(exts) = entry
+            .pax_extensions()
+            .map_err(|e| self.entry_err(raw, format!("bad PAX header: {e}")))?
+        else {
+            return Ok(m);
+        };
+        for ext in exts {
+            let ext = ext.map_err(|e| self.entry_err(raw, format!("bad PAX header: {e}")))?;
+            let Ok(key) = ext.key() else { continue };
+            let value = ext.value_bytes();
+            let num = || {
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+            };
+            match key {
+                "uid" => m.uid = num().map_or(m.uid, |v| v as u32),
+                "gid" => m.gid = num().map_or(m.gid, |v| v as u32),
+                "mtime" => {
+                    if let Some((sec, nsec)) =
+                        std::str::from_utf8(value).ok().and_then(parse_pax_time)
+                    {
+                        m.mtime = Timespec {
+                            tv_sec: sec,
+                            tv_nsec: nsec,
+                        };
+                    }
+                }
+                k => {
+                    if let Some(name) = k.strip_prefix("SCHILY.xattr.")
+                        && !name.starts_with("trusted.overlay.")
+                        && let Ok(c) = CString::new(name)
+                    {
+                        m.xattrs.push((c, value.to_vec()));
+                    }
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// chown, chmod (after chown, which clears setuid bits), xattrs, and times for files.
+    fn set_meta(&self, fd: &OwnedFd, m: &Meta, raw: &[u8], times: bool) -> Result<()> {
+        rfs::fchown(fd, Some(uid(m.uid)), Some(gid(m.gid)))
+            .map_err(|e| self.privilege_err(raw, "chown", e))?;
+        rfs::fchmod(fd, Mode::from_raw_mode(m.mode))
+            .map_err(|e| self.entry_err(raw, format!("chmod: {}", io::Error::from(e))))?;
+        for (name, value) in &m.xattrs {
+            rfs::fsetxattr(fd, name.as_c_str(), value, XattrFlags::empty()).map_err(|e| {
+                self.privilege_err(raw, &format!("setting xattr {}", name.to_string_lossy()), e)
+            })?;
+        }
+        if times {
+            let ts = Timestamps {
+                last_access: m.mtime,
+                last_modification: m.mtime,
+            };
+            rfs::futimens(fd, &ts)
+                .map_err(|e| self.entry_err(raw, format!("set times: {}", io::Error::from(e))))?;
+        }
+        Ok(())
+    }
+
+    /// Opens the directory `comps` below the root, creating missing components (copied up from
+    /// the lower layers when they exist there). Refuses symlinks and non-directories on the way.
+    fn open_parent(&mut self, comps: &[Vec<u8>], raw: &[u8]) -> Result<OwnedFd> {
+        if let Some((c, fd)) = &self.cache
+            && c.as_slice() == comps
+        {
+            return fd.try_clone().at("dup", &self.root);
+        }
+        let mut cur = self.root_fd.try_clone().at("dup", &self.root)?;
+        for (i, c) in comps.iter().enumerate() {
+            let name = cstr(c);
+            let next = match openat_dir(cur.as_fd(), &name) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => {
+                    self.create_parent(&cur, &comps[..=i], &name, raw)?;
+                    openat_dir(cur.as_fd(), &name).map_err(|e| {
+                        self.entry_err(
+                            raw,
+                            format!("open `{}`: {}", join(&comps[..=i]), io::Error::from(e)),
+                        )
+                    })?
+                }
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+                    let st = rfs::statat(&cur, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| {
+                        self.entry_err(raw, format!("stat: {}", io::Error::from(e)))
+                    })?;
+                    let ft = FileType::from_raw_mode(st.st_mode);
+                    if ft == FileType::Symlink {
+                        return Err(self.entry_err(
+                            raw,
+                            format!(
+                                "parent `{}` is a symlink; refusing to write through it",
+                                join(&comps[..=i])
+                            ),
+                        ));
+                    }
+                    if is_whiteout(&st) {
+                        // Deleted in this layer and now recreated: a new, opaque directory.
+                        rfs::unlinkat(&cur, &name, AtFlags::empty()).map_err(|e| {
+                            self.entry_err(raw, format!("remove whiteout: {}", io::Error::from(e)))
+                        })?;
+                        rfs::mkdirat(&cur, &name, Mode::from_raw_mode(0o755)).map_err(|e| {
+                            self.entry_err(raw, format!("mkdir: {}", io::Error::from(e)))
+                        })?;
+                        let fd = openat_dir(cur.as_fd(), &name).map_err(|e| {
+                            self.entry_err(raw, format!("open: {}", io::Error::from(e)))
+                        })?;
+                        set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
+                            self.entry_err(raw, format!("marking directory opaque: {e}"))
+                        })?;
+                        fd
+                    } else {
+                        return Err(self.entry_err(
+                            raw,
+                            format!("parent `{}` is not a directory", join(&comps[..=i])),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    return Err(self.entry_err(
+                        raw,
+                        format!("open `{}`: {}", join(&comps[..=i]), io::Error::from(e)),
+                    ));
+                }
+            };
+            cur = next;
+        }
+        self.cache = Some((comps.to_vec(), cur.try_clone().at("dup", &self.root)?));
+        Ok(cur)
+    }
+
+    /// Creates directory `comps` (whose last component is `name`, inside `parent`): a copy-up of
+    /// the lower layers' directory when there is one, else a plain 0755 root-owned directory.
+    fn create_parent(
+        &mut self,
+        parent: &OwnedFd,
+        comps: &[Vec<u8>],
+        name: &CStr,
+        raw: &[u8],
+    ) -> Result<()> {
+        let lower = self.lower_lookup(comps);
+        match &lower {
+            Some((_, m)) if m.file_type().is_symlink() => {
+                return Err(self.entry_err(
+                    raw,
+                    format!(
+                        "parent `{}` is a symlink in a lower layer; refusing to write through it",
+                        join(comps)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        rfs::mkdirat(parent, name, Mode::from_raw_mode(0o755)).map_err(|e| {
+            self.entry_err(
+                raw,
+                format!("mkdir `{}`: {}", join(comps), io::Error::from(e)),
+            )
+        })?;
+        if let Some((path, m)) = lower
+            && m.is_dir()
+        {
+            let fd = openat_dir(parent.as_fd(), name)
+                .map_err(|e| self.entry_err(raw, format!("open: {}", io::Error::from(e))))?;
+            self.copy_dir_meta(&path, &fd, &join(comps))?;
+            let mt = Timespec {
+                tv_sec: m.mtime(),
+                tv_nsec: m.mtime_nsec(),
+            };
+            self.dir_times.push((comps.to_vec(), mt));
+        }
+        Ok(())
+    }
+
+    /// Copies owner, mode and xattrs (not overlay's) of the lower directory `src` onto `fd`.
+    fn copy_dir_meta(&self, src: &Path, fd: &OwnedFd, what: &str) -> Result<()> {
+        let m = std::fs::symlink_metadata(src).at("stat", src)?;
+        rfs::fchown(fd, Some(uid(m.uid())), Some(gid(m.gid())))
+            .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
+        rfs::fchmod(fd, Mode::from_raw_mode(m.mode() & 0o7777)).at("chmod", src)?;
+        Ok(())
+    }
+
+    /// Looks `comps` up in the lower layers as overlayfs would: the topmost layer that has it
+    /// wins; a whiteout, a non-directory ancestor or an opaque ancestor hides the layers below.
+    fn lower_lookup(&self, comps: &[Vec<u8>]) -> Option<(PathBuf, std::fs::Metadata)> {
+        'layers: for lower in self.lowers {
+            let mut p = lower.clone();
+            let mut stop_after = false;
+            for (i, c) in comps.iter().enumerate() {
+                p.push(std::ffi::OsStr::from_bytes(c));
+                let Ok(m) = std::fs::symlink_metadata(&p) else {
+                    if stop_after {
+                        return None;
+                    }
+                    continue 'layers;
+                };
+                let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
+                if whiteout {
+                    return None;
+                }
+                if i + 1 == comps.len() {
+                    return Some((p, m));
+                }
+                if !m.is_dir() {
+                    return None;
+                }
+                if is_opaque(&p) {
+                    stop_after = true;
+                }
+            }
+            if stop_after {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Copies the regular file `tcomps` from the lower layers into this layer (for a hard link).
+    fn copy_up_file(
+        &mut self,
+        tcomps: &[Vec<u8>],
+        tpfd: &OwnedFd,
+        tname: &CStr,
+        raw: &[u8],
+    ) -> Result<()> {
+        let Some((src, m)) = self.lower_lookup(tcomps) else {
+            return Err(self.entry_err(
+                raw,
+                format!("hard link target `{}` does not exist", join(tcomps)),
+            ));
+        };
+        if !m.is_file() {
+            return Err(self.entry_err(
+                raw,
+                format!(
+                    "hard link target `{}` in a lower layer is not a regular file",
+                    join(tcomps)
+                ),
+            ));
+        }
+        let mut input = File::open(&src).at("open", &src)?;
+        let fd = rfs::openat(
+            tpfd,
+            tname,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| self.entry_err(raw, format!("copy up: {}", io::Error::from(e))))?;
+        let mut out = File::from(fd);
+        io::copy(&mut input, &mut out).at("copy up", &src)?;
+        let fd = OwnedFd::from(out);
+        let xattrs = list_xattrs(&src);
+        let meta = Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: Timespec {
+                tv_sec: m.mtime(),
+                tv_nsec: m.mtime_nsec(),
+            },
+            xattrs,
+        };
+        self.set_meta(&fd, &meta, raw, true)
+    }
+
+    fn remove_existing(&mut self, parent: &OwnedFd, name: &CStr, raw: &[u8]) -> Result<()> {
+        self.cache = None;
+        match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(self.entry_err(raw, format!("stat: {}", io::Error::from(e)))),
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                let fd = openat_dir(parent.as_fd(), name)
+                    .map_err(|e| self.entry_err(raw, format!("open: {}", io::Error::from(e))))?;
+                remove_dir_contents(&fd)
+                    .map_err(|e| self.entry_err(raw, format!("remove: {e}")))?;
+                rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)
+                    .map_err(|e| self.entry_err(raw, format!("remove: {}", io::Error::from(e))))
+            }
+            Ok(_) => rfs::unlinkat(parent, name, AtFlags::empty())
+                .map_err(|e| self.entry_err(raw, format!("remove: {}", io::Error::from(e)))),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.cache = None;
+        // Deepest first, so setting a child's times never disturbs its parent's.
+        self.dir_times
+            .sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
+        for (comps, mtime) in std::mem::take(&mut self.dir_times) {
+            let mut cur = self.root_fd.try_clone().at("dup", &self.root)?;
+            let mut ok = true;
+            for c in &comps {
+                match openat_dir(cur.as_fd(), &cstr(c)) {
+                    Ok(fd) => cur = fd,
+                    Err(_) => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                let ts = Timestamps {
+                    last_access: mtime,
+                    last_modification: mtime,
+                };
+                let _ = rfs::futimens(&cur, &ts);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn uid(u: u32) -> rfs::Uid {
+    rfs::Uid::from_raw(u)
+}
+
+fn gid(g: u32) -> rfs::Gid {
+    rfs::Gid::from_raw(g)
+}
+
+fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
+    rfs::fsetxattr(fd, name, value, XattrFlags::empty()).map_err(io::Error::from)
+}
+
+/// True when the directory at `p` carries the overlay opaque marker.
+pub fn is_opaque(p: &Path) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(rfs::lgetxattr(p, OPAQUE_XATTR, &mut buf), Ok(n) if &buf[..n] == b"y")
+}
+
+/// The xattrs of `p` (not following a final symlink), minus overlay's own.
+pub fn list_xattrs(p: &Path) -> Vec<(CString, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    let Ok(n) = rfs::llistxattr(p, &mut names) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        if name.starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 65536];
+        if let Ok(len) = rfs::lgetxattr(p, cname.as_c_str(), &mut value) {
+            value.truncate(len);
+            out.push((cname, value));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn remove_dir_contents(dir: &OwnedFd) -> io::Result<()> {
+    let mut names = Vec::new();
+    let d = rfs::Dir::read_from(dir)?;
+    for e in d {
+        let e = e?;
+        let n = e.file_name();
+        if n.to_bytes() == b"." || n.to_bytes() == b".." {
+            continue;
+        }
+        names.push((n.to_owned(), e.file_type() == FileType::Directory));
+    }
+    for (n, is_dir) in names {
+        if is_dir {
+            let sub = openat_dir(dir.as_fd(), &n)?;
+            remove_dir_contents(&sub)?;
+            rfs::unlinkat(dir, &n, AtFlags::REMOVEDIR)?;
+        } else {
+            rfs::unlinkat(dir, &n, AtFlags::empty())?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_pax_time(s: &str) -> Option<(i64, i64)> {
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let sec: i64 = sec.parse().ok()?;
+    let mut nsec: i64 = 0;
+    let digits: String = frac.chars().take(9).collect();
+    if !digits.is_empty() {
+        nsec = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
+    }
+    Some((sec, nsec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(
+            clean_path(b"./a/./b/").unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(clean_path(b"a/../b").unwrap(), vec![b"b".to_vec()]);
+        assert!(clean_path(b"/etc/passwd").is_err());
+        assert!(clean_path(b"../x").is_err());
+        assert!(clean_path(b"a/../../x").is_err());
+        assert!(clean_path(b"./").unwrap().is_empty());
+    }
+
+    #[test]
+    fn pax_time() {
+        assert_eq!(parse_pax_time("12.5"), Some((12, 500_000_000)));
+        assert_eq!(parse_pax_time("7"), Some((7, 0)));
+    }
+}
