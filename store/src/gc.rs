@@ -95,33 +95,7 @@ fn mark_index(
 ) -> Result<()> {
     for desc in &index.manifests {
         let mt = MediaType::parse(&desc.media_type);
-        if !blobs.insert(desc.digest.clone()) {
-            continue;
-        }
-        if mt.is_manifest() {
-            let img = store.load_image(desc)?;
-            blobs.insert(img.id().clone());
-            blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
-            snapshots.extend(img.chain_ids());
-        } else if mt.is_index() {
-            if !store.blobs().has(&desc.digest) {
-                continue;
-            }
-            let raw = store.blobs().read(&desc.digest)?;
-            let child: IndexFile = serde_json::from_slice(&raw).map_err(|e| StoreError::Json {
-                what: format!("index {}", desc.digest),
-                reason: e.to_string(),
-            })?;
-            let present = IndexFile {
-                manifests: child
-                    .manifests
-                    .into_iter()
-                    .filter(|d| store.blobs().has(&d.digest))
-                    .collect(),
-                ..IndexFile::default()
-            };
-            mark_index(store, &present, blobs, snapshots)?;
-        } else {
+        if !mt.is_manifest() && !mt.is_index() {
             return Err(StoreError::Json {
                 what: format!("index entry {}", desc.digest),
                 reason: format!(
@@ -129,6 +103,30 @@ fn mark_index(
                     desc.media_type
                 ),
             });
+        }
+        // Marked even when absent: a layout may reference blobs it does not hold.
+        if !blobs.insert(desc.digest.clone()) || !store.blobs().has(&desc.digest) {
+            continue;
+        }
+        let raw = store.blobs().read(&desc.digest)?;
+        let bad = |e: serde_json::Error| StoreError::Json {
+            what: format!(
+                "{} {}",
+                if mt.is_index() { "index" } else { "manifest" },
+                desc.digest
+            ),
+            reason: e.to_string(),
+        };
+        if mt.is_index() {
+            let child: IndexFile = serde_json::from_slice(&raw).map_err(bad)?;
+            mark_index(store, &child, blobs, snapshots)?;
+        } else {
+            let m: crate::image::Manifest = serde_json::from_slice(&raw).map_err(bad)?;
+            blobs.insert(m.config.digest.clone());
+            blobs.extend(m.layers.iter().map(|l| l.digest.clone()));
+            if let Ok(img) = store.load_image(desc) {
+                snapshots.extend(img.chain_ids());
+            }
         }
     }
     Ok(())

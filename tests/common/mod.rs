@@ -1,0 +1,408 @@
+//! Shared helpers for the integration tests: running hoist, fixtures, tree comparison, and
+//! requirement checks that skip locally but fail under `CI=true`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest as _, Sha256};
+
+/// The hoist binary under test.
+pub fn hoist_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hoist")
+}
+
+/// Runs hoist with `--root root` and returns its output.
+pub fn hoist(root: &Path, args: &[&str]) -> Output {
+    Command::new(hoist_bin())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run hoist")
+}
+
+/// Runs hoist and asserts success, returning stdout.
+pub fn hoist_ok(root: &Path, args: &[&str]) -> String {
+    let out = hoist(root, args);
+    assert!(
+        out.status.success(),
+        "hoist {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs a command and asserts success, returning stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True under CI (`CI=true`), where a missing requirement is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Returns true when `ok`; otherwise skips (false) locally and panics under CI.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(!in_ci(), "requirement missing under CI=true: {what}");
+    eprintln!("SKIP: {what}");
+    false
+}
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// True when `tool` is on PATH.
+pub fn has_tool(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// One filesystem object as the comparison sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Directory.
+    Dir,
+    /// Regular file with the sha256 of its content.
+    File(String),
+    /// Symlink with its target.
+    Symlink(String),
+    /// Character device (major, minor).
+    Char(u32, u32),
+    /// Block device.
+    Block(u32, u32),
+    /// FIFO.
+    Fifo,
+}
+
+/// A node: kind, permission bits (incl. setuid/setgid/sticky), owner, and the other paths
+/// hard-linked to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub links: Vec<String>,
+}
+
+pub type Tree = BTreeMap<String, Node>;
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn norm(p: &str) -> String {
+    p.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Summarises a directory tree (the root itself excluded).
+pub fn dir_tree(root: &Path) -> Tree {
+    let mut tree = Tree::new();
+    let mut inodes: HashMap<(u64, u64), Vec<String>> = HashMap::new();
+    fn walk(dir: &Path, rel: &str, tree: &mut Tree, inodes: &mut HashMap<(u64, u64), Vec<String>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry"))
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let m = std::fs::symlink_metadata(e.path()).expect("lstat");
+            let ft = m.file_type();
+            let kind = if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_symlink() {
+                Kind::Symlink(
+                    std::fs::read_link(e.path())
+                        .expect("readlink")
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            } else if ft.is_file() {
+                if m.nlink() > 1 {
+                    inodes
+                        .entry((m.dev(), m.ino()))
+                        .or_default()
+                        .push(path.clone());
+                }
+                Kind::File(sha(&std::fs::read(e.path()).expect("read")))
+            } else if ft.is_char_device() {
+                Kind::Char(rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()))
+            } else if ft.is_block_device() {
+                Kind::Block(rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()))
+            } else if ft.is_fifo() {
+                Kind::Fifo
+            } else {
+                continue;
+            };
+            let mode = m.permissions().mode() & 0o7777;
+            tree.insert(
+                path.clone(),
+                Node {
+                    kind: kind.clone(),
+                    mode,
+                    uid: m.uid() as u64,
+                    gid: m.gid() as u64,
+                    links: vec![],
+                },
+            );
+            if ft.is_dir() {
+                walk(&e.path(), &path, tree, inodes);
+            }
+        }
+    }
+    walk(root, "", &mut tree, &mut inodes);
+    for group in inodes.values() {
+        for p in group {
+            let mut others: Vec<String> = group.iter().filter(|o| *o != p).cloned().collect();
+            others.sort();
+            if let Some(n) = tree.get_mut(p) {
+                n.links = others;
+            }
+        }
+    }
+    tree
+}
+
+/// Summarises a (flattened, whiteout-free) tar stream; gzip is sniffed.
+pub fn tar_tree(r: impl Read) -> Tree {
+    let mut br = std::io::BufReader::new(r);
+    let head = std::io::BufRead::fill_buf(&mut br).expect("read").to_vec();
+    let r: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(br))
+    } else {
+        Box::new(br)
+    };
+    let mut a = tar::Archive::new(r);
+    let mut tree = Tree::new();
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
+        if path.is_empty() || path == "." {
+            continue;
+        }
+        let h = e.header().clone();
+        let mode = h.mode().expect("mode") & 0o7777;
+        let (uid, gid) = (h.uid().expect("uid"), h.gid().expect("gid"));
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink(
+                String::from_utf8_lossy(&e.link_name_bytes().expect("link")).into_owned(),
+            ),
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).expect("read");
+                Kind::File(sha(&v))
+            }
+            tar::EntryType::Link => {
+                let target = norm(&String::from_utf8_lossy(
+                    &e.link_name_bytes().expect("link"),
+                ));
+                let node = tree
+                    .get(&target)
+                    .unwrap_or_else(|| panic!("hard link {path} -> missing {target}"))
+                    .clone();
+                match groups.iter_mut().find(|g| g.contains(&target)) {
+                    Some(g) => g.push(path.clone()),
+                    None => groups.push(vec![target, path.clone()]),
+                }
+                tree.insert(
+                    path,
+                    Node {
+                        links: vec![],
+                        ..node
+                    },
+                );
+                continue;
+            }
+            tar::EntryType::Char => Kind::Char(
+                h.device_major().unwrap().unwrap_or(0),
+                h.device_minor().unwrap().unwrap_or(0),
+            ),
+            tar::EntryType::Block => Kind::Block(
+                h.device_major().unwrap().unwrap_or(0),
+                h.device_minor().unwrap().unwrap_or(0),
+            ),
+            tar::EntryType::Fifo => Kind::Fifo,
+            _ => continue,
+        };
+        tree.insert(
+            path,
+            Node {
+                kind,
+                mode,
+                uid,
+                gid,
+                links: vec![],
+            },
+        );
+    }
+    for g in &groups {
+        for p in g {
+            let mut others: Vec<String> = g.iter().filter(|o| *o != p).cloned().collect();
+            others.sort();
+            tree.get_mut(p).expect("grouped path").links = others;
+        }
+    }
+    tree
+}
+
+/// Asserts two trees are equal, listing every difference.
+pub fn assert_same_tree(what: &str, want: &Tree, got: &Tree) {
+    let mut diffs = Vec::new();
+    for (p, n) in want {
+        match got.get(p) {
+            None => diffs.push(format!("missing: {p}")),
+            Some(g) if g != n => diffs.push(format!("differs: {p}\n   want {n:?}\n   got  {g:?}")),
+            _ => {}
+        }
+    }
+    for p in got.keys() {
+        if !want.contains_key(p) {
+            diffs.push(format!("extra: {p}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+/// A temp directory removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hoist-test-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("tempdir")
+}
+
+/// Builds a busybox root filesystem from Debian's busybox-static in `dir`, with the details
+/// the round trips must keep: setuid/setgid/sticky bits, owners, hard links, symlinks, a device
+/// node, a FIFO, an empty directory and a path longer than 100 bytes. Returns the rootfs dir.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let r = dir.join("rootfs");
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "root",
+        "dev",
+        "usr/bin",
+        "var/empty",
+        "home/user",
+    ] {
+        std::fs::create_dir_all(r.join(d)).expect("mkdir");
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static installed");
+    std::fs::copy(busybox, r.join("bin/busybox")).expect("copy busybox");
+    let applets = run_ok(Command::new(busybox).arg("--list"));
+    for a in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        let _ = std::os::unix::fs::symlink("busybox", r.join("bin").join(a));
+    }
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        r.join("etc/group"),
+        "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    std::fs::write(r.join("usr/bin/suid-tool"), b"#!/bin/sh\necho suid\n").unwrap();
+    std::fs::set_permissions(
+        r.join("usr/bin/suid-tool"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    std::fs::write(r.join("usr/bin/sgid-tool"), b"#!/bin/sh\necho sgid\n").unwrap();
+    std::fs::set_permissions(
+        r.join("usr/bin/sgid-tool"),
+        std::fs::Permissions::from_mode(0o2711),
+    )
+    .unwrap();
+    std::fs::hard_link(r.join("usr/bin/suid-tool"), r.join("usr/bin/suid-hardlink")).unwrap();
+    std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(r.join("home/user/.profile"), "export PS1='$ '\n").unwrap();
+    rustix::fs::chown(
+        &r.join("home/user"),
+        Some(rustix::fs::Uid::from_raw(1000)),
+        Some(rustix::fs::Gid::from_raw(1000)),
+    )
+    .unwrap();
+    rustix::fs::chown(
+        &r.join("home/user/.profile"),
+        Some(rustix::fs::Uid::from_raw(1000)),
+        Some(rustix::fs::Gid::from_raw(1000)),
+    )
+    .unwrap();
+    let long = r.join("usr/share/a-rather-long-directory-name-to-push-the-path-past-one-hundred-bytes/and-a-file-name-that-is-long-too.txt");
+    std::fs::create_dir_all(long.parent().unwrap()).unwrap();
+    std::fs::write(&long, "long\n").unwrap();
+    std::os::unix::fs::symlink("../usr/share", r.join("etc/share-link")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &r.join("dev/null"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+    rustix::fs::chmod(&r.join("dev/null"), rustix::fs::Mode::from_raw_mode(0o666)).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &r.join("var/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    r
+}
+
+/// Tars `dir` with GNU tar (as a user would), returning the tarball path.
+pub fn gnu_tar(dir: &Path, out: &Path) -> PathBuf {
+    run_ok(
+        Command::new("tar")
+            .arg("--numeric-owner")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(out)
+            .arg("."),
+    );
+    out.to_path_buf()
+}
