@@ -3,6 +3,8 @@
 //! fail), its OCI layouts (garbage collection by reachability), and the docker image spec
 //! examples.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

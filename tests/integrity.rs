@@ -1,6 +1,8 @@
 //! Integrity of the store: bytes that do not match their digest are refused, a killed ingest
 //! leaves no visible blob, and concurrent hoist processes keep the index consistent.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod common;
 
 use std::io::Write;

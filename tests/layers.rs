@@ -3,6 +3,8 @@
 //! stacking of the snapshots; and malicious layers, which must be refused with the entry named
 //! and nothing written outside the snapshot.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod common;
 
 use std::io::Write;

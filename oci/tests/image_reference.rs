@@ -1,6 +1,6 @@
 //! Conformance: runs every section of `shared/conformance/image-reference/cases.json` (tables
 //! extracted from docker's `distribution/reference` tests) against `oci::reference`.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
 

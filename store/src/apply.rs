@@ -325,7 +325,7 @@ impl Applier<'_> {
                 }
                 // The parent fd may have been swapped by open_parent of the target.
                 let pfd = self.open_parent(parent, &raw)?;
-                if let Some(st) = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW).ok() {
+                if let Ok(st) = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW) {
                     let tst = rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(|e| ioerr(self, "stat", e))?;
                     if st.st_ino == tst.st_ino && st.st_dev == tst.st_dev {

@@ -358,13 +358,13 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::write(r.join("home/user/.profile"), "export PS1='$ '\n").unwrap();
     rustix::fs::chown(
-        &r.join("home/user"),
+        r.join("home/user"),
         Some(rustix::fs::Uid::from_raw(1000)),
         Some(rustix::fs::Gid::from_raw(1000)),
     )
     .unwrap();
     rustix::fs::chown(
-        &r.join("home/user/.profile"),
+        r.join("home/user/.profile"),
         Some(rustix::fs::Uid::from_raw(1000)),
         Some(rustix::fs::Gid::from_raw(1000)),
     )
@@ -375,16 +375,16 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     std::os::unix::fs::symlink("../usr/share", r.join("etc/share-link")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &r.join("dev/null"),
+        r.join("dev/null"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from_raw_mode(0o666),
         rustix::fs::makedev(1, 3),
     )
     .unwrap();
-    rustix::fs::chmod(&r.join("dev/null"), rustix::fs::Mode::from_raw_mode(0o666)).unwrap();
+    rustix::fs::chmod(r.join("dev/null"), rustix::fs::Mode::from_raw_mode(0o666)).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &r.join("var/fifo"),
+        r.join("var/fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine, offline, on the default local store (/var/lib/hoist as root):
+# build hoist, import the sample image, list it, show its history, save it as a docker archive,
+# load it back, and export its root filesystem.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v busybox >/dev/null 2>&1 || bash scripts/deps.sh
+cargo build --release --quiet
+hoist=target/release/hoist
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bash testdata/sample/make-rootfs.sh "$work/rootfs.tar"
+$hoist import "$work/rootfs.tar" hoist-sample:latest \
+  --change 'ENV PATH=/bin' --change 'WORKDIR /app' --change 'CMD ["/app/hello.sh"]'
+$hoist images hoist-sample
+$hoist history hoist-sample
+$hoist save -o "$work/hoist-sample.tar" hoist-sample:latest
+$hoist load -i "$work/hoist-sample.tar"
+$hoist export hoist-sample -o "$work/rootfs-export.tar"
+echo "exported rootfs: $(tar -tf "$work/rootfs-export.tar" | wc -l) entries"
