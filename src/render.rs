@@ -174,7 +174,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "A              B\nlonger-name    x\n"
+            format!("A{}B\nlonger-name   x\n", " ".repeat(13))
         );
     }
 }

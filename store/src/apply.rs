@@ -12,6 +12,7 @@
 //! with absolute paths, `..` escaping the root, a symlink (or non-directory) as parent, or a hard
 //! link leaving the root are refused with an error naming the entry.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -19,6 +20,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -29,6 +31,8 @@ use crate::error::{IoContext, Result, StoreError};
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// Directory descriptors kept open while applying (well below common fd limits).
+const DIR_CACHE: usize = 256;
 
 /// What an apply did.
 #[derive(Clone, Debug, Default)]
@@ -50,15 +54,31 @@ pub fn apply_layer<R: Read>(
     layer: &str,
 ) -> Result<ApplyStats> {
     let root_fd = open_dir_path(root)?;
+    // Files are created with their final mode; the umask must not trim it. Restored below.
+    let old_umask = rustix::process::umask(Mode::empty());
+    let result = apply_with_umask(reader, root, root_fd, lowers, layer);
+    rustix::process::umask(old_umask);
+    result
+}
+
+fn apply_with_umask<R: Read>(
+    reader: R,
+    root: &Path,
+    root_fd: OwnedFd,
+    lowers: &[PathBuf],
+    layer: &str,
+) -> Result<ApplyStats> {
     let mut a = Applier {
         root: root.to_path_buf(),
         root_fd,
         lowers,
         layer: layer.to_string(),
-        cache: None,
+        cache: HashMap::new(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
         buf: vec![0; 256 * 1024],
+        root_owner: rustix::process::geteuid().is_root()
+            && rustix::process::getegid().as_raw() == 0,
     };
     if let Some(top) = lowers.first() {
         a.copy_dir_meta(top, &a.root_fd.try_clone().at("dup", root)?, "/")?;
@@ -81,11 +101,13 @@ struct Applier<'a> {
     lowers: &'a [PathBuf],
     layer: String,
     /// The last parent directory opened: its components and descriptor.
-    cache: Option<(Vec<Vec<u8>>, OwnedFd)>,
+    cache: HashMap<Vec<Vec<u8>>, Rc<OwnedFd>>,
     /// Directories whose times are set at the end (children change them while we work).
     dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
     stats: ApplyStats,
     buf: Vec<u8>,
+    /// True when new files are owned by 0:0 (we run as root).
+    root_owner: bool,
 }
 
 /// Metadata of an entry, with PAX overrides applied.
@@ -184,7 +206,7 @@ impl Applier<'_> {
             // The root directory itself.
             if kind.is_dir() {
                 let fd = self.root_fd.try_clone().at("dup", &self.root)?;
-                self.set_meta(&fd, &meta, &raw, false)?;
+                self.set_meta(&fd, &meta, &raw, false, None)?;
                 self.dir_times.push((Vec::new(), meta.mtime));
             }
             return Ok(());
@@ -231,8 +253,9 @@ impl Applier<'_> {
                         self.entry_err(&raw, format!("marking directory opaque: {e}"))
                     })?;
                 }
-                self.set_meta(&fd, &meta, &raw, false)?;
+                self.set_meta(&fd, &meta, &raw, false, None)?;
                 self.dir_times.push((comps.clone(), meta.mtime));
+                self.remember(&comps, &Rc::new(fd));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 if existing.is_some() {
@@ -246,7 +269,7 @@ impl Applier<'_> {
                         | OFlags::EXCL
                         | OFlags::NOFOLLOW
                         | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
+                    Mode::from_raw_mode(meta.mode),
                 )
                 .map_err(|e| ioerr(self, "create", e))?;
                 let mut f = File::from(fd);
@@ -262,7 +285,7 @@ impl Applier<'_> {
                     self.stats.bytes += n as u64;
                 }
                 let fd = OwnedFd::from(f);
-                self.set_meta(&fd, &meta, &raw, true)?;
+                self.set_meta(&fd, &meta, &raw, true, Some(meta.mode))?;
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -454,11 +477,26 @@ impl Applier<'_> {
     }
 
     /// chown, chmod (after chown, which clears setuid bits), xattrs, and times for files.
-    fn set_meta(&self, fd: &OwnedFd, m: &Meta, raw: &[u8], times: bool) -> Result<()> {
-        rfs::fchown(fd, Some(uid(m.uid)), Some(gid(m.gid)))
-            .map_err(|e| self.privilege_err(raw, "chown", e))?;
-        rfs::fchmod(fd, Mode::from_raw_mode(m.mode))
-            .map_err(|e| self.entry_err(raw, format!("chmod: {}", io::Error::from(e))))?;
+    /// `created_mode` is the mode a file was just created with by us, which spares the calls
+    /// that would change nothing.
+    fn set_meta(
+        &self,
+        fd: &OwnedFd,
+        m: &Meta,
+        raw: &[u8],
+        times: bool,
+        created_mode: Option<u32>,
+    ) -> Result<()> {
+        let fresh = created_mode.is_some() && self.root_owner;
+        let chown = !fresh || m.uid != 0 || m.gid != 0;
+        if chown {
+            rfs::fchown(fd, Some(uid(m.uid)), Some(gid(m.gid)))
+                .map_err(|e| self.privilege_err(raw, "chown", e))?;
+        }
+        if chown || created_mode != Some(m.mode) {
+            rfs::fchmod(fd, Mode::from_raw_mode(m.mode))
+                .map_err(|e| self.entry_err(raw, format!("chmod: {}", io::Error::from(e))))?;
+        }
         for (name, value) in &m.xattrs {
             rfs::fsetxattr(fd, name.as_c_str(), value, XattrFlags::empty()).map_err(|e| {
                 self.privilege_err(raw, &format!("setting xattr {}", name.to_string_lossy()), e)
@@ -477,14 +515,21 @@ impl Applier<'_> {
 
     /// Opens the directory `comps` below the root, creating missing components (copied up from
     /// the lower layers when they exist there). Refuses symlinks and non-directories on the way.
-    fn open_parent(&mut self, comps: &[Vec<u8>], raw: &[u8]) -> Result<OwnedFd> {
-        if let Some((c, fd)) = &self.cache
-            && c.as_slice() == comps
-        {
-            return fd.try_clone().at("dup", &self.root);
+    fn open_parent(&mut self, comps: &[Vec<u8>], raw: &[u8]) -> Result<Rc<OwnedFd>> {
+        if let Some(fd) = self.cache.get(comps) {
+            return Ok(fd.clone());
         }
-        let mut cur = self.root_fd.try_clone().at("dup", &self.root)?;
-        for (i, c) in comps.iter().enumerate() {
+        // Start from the deepest cached ancestor.
+        let mut start = 0;
+        let mut cur: Rc<OwnedFd> = Rc::new(self.root_fd.try_clone().at("dup", &self.root)?);
+        for depth in (1..comps.len()).rev() {
+            if let Some(fd) = self.cache.get(&comps[..depth]) {
+                cur = fd.clone();
+                start = depth;
+                break;
+            }
+        }
+        for (i, c) in comps.iter().enumerate().skip(start) {
             let name = cstr(c);
             let next = match openat_dir(cur.as_fd(), &name) {
                 Ok(fd) => fd,
@@ -540,10 +585,17 @@ impl Applier<'_> {
                     ));
                 }
             };
-            cur = next;
+            cur = Rc::new(next);
+            self.remember(&comps[..=i], &cur);
         }
-        self.cache = Some((comps.to_vec(), cur.try_clone().at("dup", &self.root)?));
         Ok(cur)
+    }
+
+    fn remember(&mut self, comps: &[Vec<u8>], fd: &Rc<OwnedFd>) {
+        if self.cache.len() >= DIR_CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(comps.to_vec(), fd.clone());
     }
 
     /// Creates directory `comps` (whose last component is `name`, inside `parent`): a copy-up of
@@ -678,11 +730,11 @@ impl Applier<'_> {
             },
             xattrs,
         };
-        self.set_meta(&fd, &meta, raw, true)
+        self.set_meta(&fd, &meta, raw, true, None)
     }
 
     fn remove_existing(&mut self, parent: &OwnedFd, name: &CStr, raw: &[u8]) -> Result<()> {
-        self.cache = None;
+        self.cache.clear();
         match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(self.entry_err(raw, format!("stat: {}", io::Error::from(e)))),
@@ -700,7 +752,7 @@ impl Applier<'_> {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.cache = None;
+        self.cache.clear();
         // Deepest first, so setting a child's times never disturbs its parent's.
         self.dir_times
             .sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
