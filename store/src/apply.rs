@@ -77,6 +77,7 @@ fn apply_with_umask<R: Read>(
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
         buf: vec![0; 256 * 1024],
+        made: std::collections::HashSet::new(),
         root_owner: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
     };
@@ -106,6 +107,8 @@ struct Applier<'a> {
     dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
     stats: ApplyStats,
     buf: Vec<u8>,
+    /// Paths this apply created (the snapshot directory starts empty).
+    made: std::collections::HashSet<Vec<Vec<u8>>>,
     /// True when new files are owned by 0:0 (we run as root).
     root_owner: bool,
 }
@@ -220,8 +223,12 @@ impl Applier<'_> {
                 if target.is_empty() || target == b"." || target == b".." {
                     return Err(self.entry_err(&raw, "whiteout names no file"));
                 }
+                let mut wcomps = parent.to_vec();
+                wcomps.push(target.to_vec());
                 let target = cstr(target);
-                self.remove_existing(&pfd, &target, &raw)?;
+                if !self.made.insert(wcomps) {
+                    self.remove_existing(&pfd, &target, &raw)?;
+                }
                 rfs::mknodat(&pfd, &target, FileType::CharacterDevice, Mode::empty(), 0)
                     .map_err(|e| self.privilege_err(&raw, "creating a whiteout", e))?;
             }
@@ -229,7 +236,14 @@ impl Applier<'_> {
         }
         let pfd = self.open_parent(parent, &raw)?;
         let cname = cstr(name);
-        let existing = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW).ok();
+        // The snapshot starts empty: only what this apply made can be in the way, and a failed
+        // lookup is a full directory scan on filesystems without directory indexes.
+        let existing = if self.made.contains(&comps) {
+            rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW).ok()
+        } else {
+            None
+        };
+        self.made.insert(comps.clone());
         let ioerr = |this: &Self, what: &str, e: Errno| {
             this.entry_err(&raw, format!("{what}: {}", io::Error::from(e)))
         };
@@ -332,7 +346,12 @@ impl Applier<'_> {
                 }
                 let tpfd = self.open_parent(tparent, &raw)?;
                 let tcname = cstr(tname);
-                match rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW) {
+                let target_here = if self.made.contains(&tcomps) {
+                    rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW)
+                } else {
+                    Err(Errno::NOENT)
+                };
+                match target_here {
                     Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
                         return Err(self.entry_err(&raw, "hard link to a directory"));
                     }
@@ -607,6 +626,7 @@ impl Applier<'_> {
         name: &CStr,
         raw: &[u8],
     ) -> Result<()> {
+        self.made.insert(comps.to_vec());
         let lower = self.lower_lookup(comps);
         match &lower {
             Some((_, m)) if m.file_type().is_symlink() => {
@@ -693,6 +713,7 @@ impl Applier<'_> {
         tname: &CStr,
         raw: &[u8],
     ) -> Result<()> {
+        self.made.insert(tcomps.to_vec());
         let Some((src, m)) = self.lower_lookup(tcomps) else {
             return Err(self.entry_err(
                 raw,
