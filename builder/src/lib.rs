@@ -1,4 +1,6 @@
 //! hoist's Dockerfile builder: the front end (lexer, parser, shell word expansion,
-//! .dockerignore), the build graph with cache keys, and the executor. Not written yet: the
-//! front-end and build issues deliver it.
+//! .dockerignore), and, as the build issue lands, the build graph with cache keys and the
+//! executor.
 #![deny(missing_docs)]
+
+pub mod dockerfile;
