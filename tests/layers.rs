@@ -362,3 +362,77 @@ fn malicious_layers_are_refused() {
         "a hard link to /etc/passwd was made"
     );
 }
+
+#[test]
+fn gzip_and_zstd_layers_load_and_a_broken_index_json_is_ignored_beside_manifest_json() {
+    if !require(is_root(), "root (export unpacks)") {
+        return;
+    }
+    let t = tempdir();
+    let root = t.path().join("store");
+    let l1 = layer(&[E::Dir("a/", 0o755, 0), E::File("a/one", "one\n", 0o644)]);
+    let l2 = layer(&[E::File("a/two", "two\n", 0o644)]);
+    let diff_ids = [
+        format!("sha256:{}", sha_hex(&l1)),
+        format!("sha256:{}", sha_hex(&l2)),
+    ];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&l1).unwrap();
+    let l1z = gz.finish().unwrap();
+    let l2z = zstd::encode_all(&l2[..], 3).unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":diff_ids}})).unwrap();
+    let archive = t.path().join("compressed.tar.gz");
+    // The archive itself gzip-compressed too, as `docker save | gzip` gives.
+    let out = flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut b = tar::Builder::new(out);
+    for (name, data) in [
+        ("l1.tar.gz", &l1z[..]),
+        ("l2.tar.zst", &l2z[..]),
+        ("cfg.json", &config[..]),
+        ("index.json", &b"{ this is not json"[..]),
+        (
+            "manifest.json",
+            br#"[{"Config":"cfg.json","RepoTags":["comp:1"],"Layers":["l1.tar.gz","l2.tar.zst"]}]"#,
+        ),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    let stdout = hoist_ok(&root, &["load", "-i", archive.to_str().unwrap()]);
+    assert!(stdout.contains("Loaded image: comp:1"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&hoist_ok(&root, &["inspect", "comp:1"])).unwrap();
+    assert_eq!(
+        v[0]["RootFS"]["Layers"],
+        serde_json::json!(diff_ids),
+        "diff IDs are of the uncompressed layers"
+    );
+    let export = t.path().join("e.tar");
+    hoist_ok(&root, &["export", "comp:1", "-o", export.to_str().unwrap()]);
+    let tree = tar_tree(std::fs::File::open(&export).unwrap());
+    assert_eq!(
+        tree.keys().cloned().collect::<Vec<_>>(),
+        ["a", "a/one", "a/two"]
+    );
+    // Saved again, the layers are plain tars whose digests are the diff IDs.
+    let saved = t.path().join("s.tar");
+    hoist_ok(&root, &["save", "-o", saved.to_str().unwrap(), "comp:1"]);
+    let members: Vec<String> = tar::Archive::new(std::fs::File::open(&saved).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for d in &diff_ids {
+        assert!(
+            members.contains(&format!("blobs/sha256/{}", d.trim_start_matches("sha256:"))),
+            "{members:?}"
+        );
+    }
+}

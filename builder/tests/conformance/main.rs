@@ -9,5 +9,7 @@ mod shell;
 
 /// The shared conformance directory.
 pub fn corpus(sub: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance").join(sub)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance")
+        .join(sub)
 }
