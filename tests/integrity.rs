@@ -44,23 +44,15 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     let wrong = format!("sha256:{}", sha_hex(b"something else"));
     let config = serde_json::to_vec(&serde_json::json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[wrong]}})).unwrap();
     let archive = t.path().join("bad.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
-    for (name, data) in [
-        ("layer.tar", &layer[..]),
-        ("config.json", &config[..]),
-        (
-            "manifest.json",
-            br#"[{"Config":"config.json","RepoTags":["bad:1"],"Layers":["layer.tar"]}]"#,
-        ),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).unwrap();
-    }
-    b.finish().unwrap();
-    drop(b);
+    let manifest = br#"[{"Config":"config.json","RepoTags":["bad:1"],"Layers":["layer.tar"]}]"#;
+    tar_members(
+        std::fs::File::create(&archive).unwrap(),
+        &[
+            ("layer.tar", &layer),
+            ("config.json", &config),
+            ("manifest.json", manifest),
+        ],
+    );
     let out = hoist(&root, &["load", "-i", archive.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -95,25 +87,17 @@ fn an_oci_blob_that_does_not_hash_to_its_name_is_refused() {
         manifest.len()
     );
     let archive = t.path().join("bad-oci.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
     let tampered = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"evil":1}"#;
-    for (name, data) in [
-        (format!("blobs/sha256/{cfg}"), &tampered[..]),
-        (format!("blobs/sha256/{man}"), manifest.as_bytes()),
-        ("index.json".to_string(), index.as_bytes()),
-        (
-            "oci-layout".to_string(),
-            &br#"{"imageLayoutVersion":"1.0.0"}"#[..],
-        ),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).unwrap();
-    }
-    b.finish().unwrap();
-    drop(b);
+    let (cfg_path, man_path) = (format!("blobs/sha256/{cfg}"), format!("blobs/sha256/{man}"));
+    tar_members(
+        std::fs::File::create(&archive).unwrap(),
+        &[
+            (&cfg_path, tampered),
+            (&man_path, manifest.as_bytes()),
+            ("index.json", index.as_bytes()),
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ],
+    );
     let out = hoist(&root, &["load", "-i", archive.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a tampered blob was accepted");

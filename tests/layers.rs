@@ -387,24 +387,19 @@ fn gzip_and_zstd_layers_load_and_a_broken_index_json_is_ignored_beside_manifest_
         std::fs::File::create(&archive).unwrap(),
         flate2::Compression::fast(),
     );
-    let mut b = tar::Builder::new(out);
-    for (name, data) in [
-        ("l1.tar.gz", &l1z[..]),
-        ("l2.tar.zst", &l2z[..]),
-        ("cfg.json", &config[..]),
-        ("index.json", &b"{ this is not json"[..]),
-        (
-            "manifest.json",
-            br#"[{"Config":"cfg.json","RepoTags":["comp:1"],"Layers":["l1.tar.gz","l2.tar.zst"]}]"#,
-        ),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap();
+    let manifest =
+        br#"[{"Config":"cfg.json","RepoTags":["comp:1"],"Layers":["l1.tar.gz","l2.tar.zst"]}]"#;
+    let out = tar_members(
+        out,
+        &[
+            ("l1.tar.gz", &l1z),
+            ("l2.tar.zst", &l2z),
+            ("cfg.json", &config),
+            ("index.json", b"{ this is not json"),
+            ("manifest.json", manifest),
+        ],
+    );
+    out.finish().unwrap();
     let stdout = hoist_ok(&root, &["load", "-i", archive.to_str().unwrap()]);
     assert!(stdout.contains("Loaded image: comp:1"), "{stdout}");
     let v: serde_json::Value =

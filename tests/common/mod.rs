@@ -406,3 +406,17 @@ pub fn gnu_tar(dir: &Path, out: &Path) -> PathBuf {
     );
     out.to_path_buf()
 }
+
+/// Writes a tar with the given regular-file members (name, bytes) to `out`; returns `out`.
+pub fn tar_members<W: std::io::Write>(out: W, members: &[(&str, &[u8])]) -> W {
+    let mut b = tar::Builder::new(out);
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data)
+            .expect("append tar member");
+    }
+    b.into_inner().expect("finish tar")
+}
