@@ -98,7 +98,7 @@ fn overlay_upper_dir_diff_round_trips() {
         std::fs::write(mnt.join("replace/fresh"), "fresh\n")?;
         std::fs::write(mnt.join("usr/bin/ping"), "#!/bin/sh\necho pong\n")?;
         rustix::fs::setxattr(
-            &mnt.join("usr/bin/ping"),
+            mnt.join("usr/bin/ping"),
             "security.capability",
             &cap_net_bind_service(),
             rustix::fs::XattrFlags::empty(),
@@ -182,7 +182,7 @@ fn overlay_upper_dir_diff_round_trips() {
     );
     let mut buf = vec![0u8; 64];
     let n =
-        rustix::fs::getxattr(&snap2.join("usr/bin/ping"), "security.capability", &mut buf).unwrap();
+        rustix::fs::getxattr(snap2.join("usr/bin/ping"), "security.capability", &mut buf).unwrap();
     assert_eq!(
         &buf[..n],
         &cap_net_bind_service()[..],
