@@ -42,6 +42,40 @@ pub enum Command {
     Load(LoadArgs),
     /// Remove untagged images and unreferenced data
     Prune(PruneArgs),
+    /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
+    Build(BuildArgs),
+}
+
+/// What `build --call` asks for instead of a build.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CallKind {
+    /// List the stages (name, base, line, description)
+    Targets,
+    /// List the build arguments the target uses (name, value, description)
+    Outline,
+}
+
+/// `hoist build`
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Build context directory
+    #[arg(default_value = ".")]
+    pub context: std::path::PathBuf,
+    /// The Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin)
+    #[arg(short, long)]
+    pub file: Option<std::path::PathBuf>,
+    /// Print information about the Dockerfile instead of building
+    #[arg(long, value_enum)]
+    pub call: Option<CallKind>,
+    /// Output format of --call
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// The stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set a build argument (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
 }
 
 /// Output format of listing commands.

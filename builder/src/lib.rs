@@ -3,4 +3,5 @@
 //! executor.
 #![deny(missing_docs)]
 
+pub mod call;
 pub mod dockerfile;

@@ -1,5 +1,6 @@
 //! One module per subcommand; each resolves its arguments and calls the library.
 
+mod build;
 mod export;
 mod history;
 mod images;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Save(a) => save::run(&open(&root)?, a),
         Command::Load(a) => load::run(&open(&root)?, a),
         Command::Prune(a) => prune::run(&open(&root)?, a),
+        Command::Build(a) => build::run(a),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,5 +3,6 @@
 //! expands words as BuildKit's shell lexer does, and `ignore` matches .dockerignore patterns.
 
 pub mod ignore;
+pub mod instructions;
 pub mod parser;
 pub mod shell;
