@@ -374,6 +374,40 @@ impl Stages {
     }
 }
 
+/// Parses the ONBUILD triggers of a base image (as stored in its config) into instructions to
+/// run at the start of a stage built on it. `image` names the base in errors.
+pub fn parse_triggers(triggers: &[String], image: &str) -> Result<Vec<Located>, InstructionError> {
+    let file = format!("ONBUILD trigger of `{image}`");
+    let mut out = Vec::with_capacity(triggers.len());
+    for (i, t) in triggers.iter().enumerate() {
+        let err = |message: String| InstructionError {
+            file: file.clone(),
+            line: i + 1,
+            message,
+        };
+        let df = super::parser::parse(t.as_bytes()).map_err(|e| err(e.to_string()))?;
+        let [node] = df.children.as_slice() else {
+            return Err(err(format!("`{t}` is not exactly one instruction")));
+        };
+        if matches!(node.keyword.as_str(), "onbuild" | "from" | "maintainer") {
+            return Err(err(format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                node.keyword.to_uppercase()
+            )));
+        }
+        let instruction = typed(node).map_err(err)?;
+        out.push(Located {
+            instruction,
+            span: Span {
+                start: i + 1,
+                end: i + 1,
+            },
+            original: t.clone(),
+        });
+    }
+    Ok(out)
+}
+
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -1052,6 +1086,31 @@ mod tests {
                 .contains("unexpected key `bogus`")
         );
         assert!(stages("FROM a\nRUN --mount=type=bind true\n").is_err());
+    }
+
+    #[test]
+    fn onbuild_stored_and_triggers_parsed() {
+        let s = stages("FROM a\nONBUILD RUN echo hi\nONBUILD COPY --chown=1:1 . /src\n").unwrap();
+        let triggers: Vec<String> = s.stages[0]
+            .instructions
+            .iter()
+            .map(|l| match &l.instruction {
+                Instruction::Onbuild(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(triggers, ["RUN echo hi", "COPY --chown=1:1 . /src"]);
+        let parsed = parse_triggers(&triggers, "base:1").unwrap();
+        assert!(matches!(parsed[0].instruction, Instruction::Run { .. }));
+        let Instruction::Copy { options, .. } = &parsed[1].instruction else {
+            panic!()
+        };
+        assert_eq!(options.chown.as_deref(), Some("1:1"));
+        let e = parse_triggers(&["FROM x".to_string()], "base:1").unwrap_err();
+        assert!(
+            e.to_string().contains("ONBUILD trigger of `base:1`:1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! with line ranges (directives, escape character, continuations, heredocs, flags), `shell`
 //! expands words as BuildKit's shell lexer does, and `ignore` matches .dockerignore patterns.
 
+pub mod args;
 pub mod ignore;
 pub mod instructions;
 pub mod parser;
