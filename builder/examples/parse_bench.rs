@@ -11,6 +11,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Instant;
 
+use builder::dockerfile::args::GlobalScope;
 use builder::dockerfile::instructions::{Instruction, Stages};
 use builder::dockerfile::parser;
 use builder::dockerfile::shell::Lexer;
@@ -41,62 +42,38 @@ fn generate(lines: usize) -> String {
     s
 }
 
-/// Expands the words of every instruction BuildKit expands, with ENV and ARG values in scope.
+/// Expands every instruction with the ARGs and ENV in scope, as a build would.
 fn expand_all(stages: &Stages, lexer: &Lexer) -> usize {
-    let mut meta: BTreeMap<String, String> = BTreeMap::new();
-    for (d, _) in &stages.meta_args {
-        if let Some(v) = &d.default {
-            let e = lexer.process_word(v, &meta).unwrap();
-            meta.insert(d.name.clone(), e.value);
-        }
-    }
-    let mut words = 0;
+    let global = GlobalScope::new(
+        &stages
+            .meta_args
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect::<Vec<_>>(),
+        &BTreeMap::new(),
+        BTreeMap::new(),
+        lexer,
+    )
+    .unwrap();
+    let mut n = 0;
     for st in &stages.stages {
-        let _base = lexer.process_word(&st.base, &meta).unwrap();
-        let mut env = meta.clone();
+        global.expand(&st.base, lexer).unwrap();
+        let mut scope = global.stage();
         for l in &st.instructions {
-            let mut one = |w: &str, env: &BTreeMap<String, String>| {
-                words += 1;
-                lexer.process_word(w, env).unwrap().value
-            };
-            match &l.instruction {
-                Instruction::Env(kv) | Instruction::Label(kv) => {
-                    let is_env = matches!(l.instruction, Instruction::Env(_));
-                    for (k, v) in kv {
-                        let v = one(v, &env);
-                        if is_env {
-                            env.insert(k.clone(), v);
-                        }
-                    }
-                }
-                Instruction::Arg(decls) => {
-                    for d in decls {
-                        if let Some(v) = &d.default {
-                            let v = one(v, &env);
-                            env.insert(d.name.clone(), v);
-                        }
-                    }
-                }
-                Instruction::Copy { sources, dest, .. }
-                | Instruction::Add { sources, dest, .. } => {
-                    for w in sources {
-                        one(w, &env);
-                    }
-                    one(dest, &env);
-                }
-                Instruction::Workdir(w) | Instruction::User(w) | Instruction::Stopsignal(w) => {
-                    one(w, &env);
-                }
-                Instruction::Expose(ps) | Instruction::Volume(ps) => {
-                    for p in ps {
-                        one(p, &env);
+            let expanded = l.instruction.expand(lexer, &scope).unwrap();
+            n += 1;
+            match &expanded {
+                Instruction::Env(kv) => kv.iter().for_each(|(k, v)| scope.set_env(k, v)),
+                Instruction::Arg(_) => {
+                    if let Instruction::Arg(decls) = &l.instruction {
+                        decls.iter().for_each(|d| scope.declare(d, lexer).unwrap());
                     }
                 }
                 _ => {}
             }
         }
     }
-    words
+    n
 }
 
 fn main() {
@@ -136,7 +113,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "parse+expand: {} lines, {} bytes, {} words expanded: median {:.2} ms, min {:.2} ms over {runs} runs",
+        "parse+expand: {} lines, {} bytes, {} instructions expanded: median {:.2} ms, min {:.2} ms over {runs} runs",
         src.lines().count(),
         src.len(),
         words,

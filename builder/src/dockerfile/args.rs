@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::instructions::ArgDecl;
-use super::shell::{Lexer, ShellError};
+use super::shell::{Env, Lexer, ShellError};
 
 /// The predefined proxy args.
 pub const PROXY_ARGS: [&str; 10] = [
@@ -182,7 +182,7 @@ impl StageScope<'_> {
             self.used.insert(d.name.clone());
             Some(v.clone())
         } else if let Some(def) = &d.default {
-            Some(lexer.process_word(def, &self.expansion_env())?.value)
+            Some(lexer.process_word(def, &*self)?.value)
         } else {
             self.global.values.get(&d.name).cloned()
         };
@@ -251,6 +251,21 @@ impl StageScope<'_> {
     /// The `--build-arg` names this stage consumed (for the "not consumed" warning).
     pub fn used(&self) -> &BTreeSet<String> {
         &self.used
+    }
+}
+
+/// Lookups as [`StageScope::expansion_env`] would answer them, without building the map: ENV
+/// first, then declared ARGs.
+impl Env for StageScope<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        if let Some((_, v)) = self.env.iter().rev().find(|(k, _)| k == name) {
+            return Some(v);
+        }
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -341,6 +356,17 @@ mod tests {
         );
         s.set_env("V", "env");
         assert_eq!(s.expansion_env()["V"], "env");
+        assert_eq!(
+            Env::get(&s, "V"),
+            Some("env"),
+            "the scope answers like its map"
+        );
+        assert_eq!(Env::get(&s, "W"), Some("90"));
+        assert_eq!(
+            Env::get(&s, "HTTP_PROXY"),
+            None,
+            "undeclared proxy args do not expand"
+        );
         assert_eq!(
             s.run_env(),
             ["PATH=/bin", "V=env", "W=90", "HTTP_PROXY=http://p:3128"]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::parser::{Arg, Dockerfile, Heredoc, Node};
+use super::shell::{Env, Lexer, ShellError};
 
 /// A 1-based inclusive line range in the Dockerfile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,6 +372,109 @@ impl Stages {
             }
         }
         (0..seen.len()).filter(|&i| seen[i]).collect()
+    }
+}
+
+impl Instruction {
+    /// The instruction with its words expanded as BuildKit expands them, with `env` (the ARGs
+    /// and ENV in scope): ENV and LABEL keys and values, ADD/COPY sources, destination and
+    /// `--from`/`--chown`/`--chmod`/`--checksum`/`--exclude`, EXPOSE (split into words), VOLUME,
+    /// USER, WORKDIR, STOPSIGNAL, ARG defaults and the fields of RUN `--mount` and `--network`.
+    /// RUN, CMD, ENTRYPOINT and HEALTHCHECK commands are left to the shell, SHELL, MAINTAINER and
+    /// ONBUILD's stored text are kept verbatim, as BuildKit does.
+    pub fn expand<E: Env + ?Sized>(&self, lexer: &Lexer, env: &E) -> Result<Self, ShellError> {
+        let w = |s: &str| lexer.process_word(s, env).map(|e| e.value);
+        let opt = |s: &Option<String>| s.as_deref().map(w).transpose();
+        let all = |v: &[String]| v.iter().map(|s| w(s)).collect::<Result<Vec<_>, _>>();
+        let pairs = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(k, x)| Ok((w(k)?, w(x)?)))
+                .collect::<Result<Vec<_>, ShellError>>()
+        };
+        let copy_opts = |o: &CopyOptions| -> Result<CopyOptions, ShellError> {
+            Ok(CopyOptions {
+                from: opt(&o.from)?,
+                chown: opt(&o.chown)?,
+                chmod: opt(&o.chmod)?,
+                checksum: opt(&o.checksum)?,
+                exclude: all(&o.exclude)?,
+                ..o.clone()
+            })
+        };
+        Ok(match self {
+            Self::Env(kv) => Self::Env(pairs(kv)?),
+            Self::Label(kv) => Self::Label(pairs(kv)?),
+            Self::Add {
+                sources,
+                dest,
+                options,
+                heredocs,
+            } => Self::Add {
+                sources: all(sources)?,
+                dest: w(dest)?,
+                options: copy_opts(options)?,
+                heredocs: heredocs.clone(),
+            },
+            Self::Copy {
+                sources,
+                dest,
+                options,
+                heredocs,
+            } => Self::Copy {
+                sources: all(sources)?,
+                dest: w(dest)?,
+                options: copy_opts(options)?,
+                heredocs: heredocs.clone(),
+            },
+            Self::Expose(ports) => {
+                let mut out = Vec::new();
+                for p in ports {
+                    out.extend(lexer.process_words(p, env)?);
+                }
+                Self::Expose(out)
+            }
+            Self::Volume(v) => Self::Volume(all(v)?),
+            Self::User(u) => Self::User(w(u)?),
+            Self::Workdir(d) => Self::Workdir(w(d)?),
+            Self::Stopsignal(sig) => Self::Stopsignal(w(sig)?),
+            Self::Arg(decls) => Self::Arg(
+                decls
+                    .iter()
+                    .map(|d| {
+                        Ok(ArgDecl {
+                            default: opt(&d.default)?,
+                            ..d.clone()
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ShellError>>()?,
+            ),
+            Self::Run {
+                command,
+                heredocs,
+                mounts,
+                network,
+                security,
+            } => Self::Run {
+                command: command.clone(),
+                heredocs: heredocs.clone(),
+                mounts: mounts
+                    .iter()
+                    .map(|m| {
+                        Ok(Mount {
+                            target: opt(&m.target)?,
+                            source: opt(&m.source)?,
+                            from: opt(&m.from)?,
+                            id: opt(&m.id)?,
+                            env: opt(&m.env)?,
+                            ..m.clone()
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ShellError>>()?,
+                network: opt(network)?,
+                security: security.clone(),
+            },
+            other => other.clone(),
+        })
     }
 }
 
@@ -1110,6 +1214,65 @@ mod tests {
         assert!(
             e.to_string().contains("ONBUILD trigger of `base:1`:1"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn expansion_follows_buildkits_rules() {
+        let s = stages("FROM a\nENV $K=\"${V}-x\" B=$V\nCOPY --chown=$U:$U --from=$S src/$V /dst/$V/\nEXPOSE $P 53/udp\nRUN echo $V\nCMD echo $V\nWORKDIR /w/${V:-none}\nUSER $U\nRUN --mount=type=cache,target=/c/$V true\nONBUILD RUN echo $V\n").unwrap();
+        let env = BTreeMap::from([
+            ("K", "KEY"),
+            ("V", "1"),
+            ("U", "app"),
+            ("S", "build"),
+            ("P", "80 443"),
+        ]);
+        let lexer = Lexer::new('\\');
+        let got: Vec<Instruction> = s.stages[0]
+            .instructions
+            .iter()
+            .map(|l| l.instruction.expand(&lexer, &env).unwrap())
+            .collect();
+        assert_eq!(
+            got[0],
+            Instruction::Env(vec![("KEY".into(), "1-x".into()), ("B".into(), "1".into())])
+        );
+        let Instruction::Copy {
+            sources,
+            dest,
+            options,
+            ..
+        } = &got[1]
+        else {
+            panic!()
+        };
+        assert_eq!((sources[0].as_str(), dest.as_str()), ("src/1", "/dst/1/"));
+        assert_eq!(
+            (options.chown.as_deref(), options.from.as_deref()),
+            (Some("app:app"), Some("build"))
+        );
+        assert_eq!(
+            got[2],
+            Instruction::Expose(vec!["80".into(), "443".into(), "53/udp".into()])
+        );
+        assert_eq!(
+            got[3], s.stages[0].instructions[3].instruction,
+            "RUN is left to the shell"
+        );
+        assert_eq!(
+            got[4], s.stages[0].instructions[4].instruction,
+            "CMD is left to the shell"
+        );
+        assert_eq!(got[5], Instruction::Workdir("/w/1".into()));
+        assert_eq!(got[6], Instruction::User("app".into()));
+        let Instruction::Run { mounts, .. } = &got[7] else {
+            panic!()
+        };
+        assert_eq!(mounts[0].target.as_deref(), Some("/c/1"));
+        assert_eq!(
+            got[8],
+            Instruction::Onbuild("RUN echo $V".into()),
+            "ONBUILD text is stored verbatim"
         );
     }
 
