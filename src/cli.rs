@@ -11,8 +11,8 @@ pub struct Cli {
     /// Store root directory [default: /var/lib/hoist as root, else $XDG_DATA_HOME/hoist]
     #[arg(long, global = true, env = "HOIST_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// More logging on stderr (-v info, -vv debug, -vvv trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); before the subcommand
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.
     #[command(subcommand)]
@@ -42,6 +42,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Remove untagged images and unreferenced data
     Prune(PruneArgs),
+    /// Run a command in a new container
+    Run(RunArgs),
     /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
     Build(BuildArgs),
 }
@@ -213,3 +215,71 @@ pub struct LoadArgs {
 /// `hoist prune`
 #[derive(Args, Debug)]
 pub struct PruneArgs {}
+
+/// Network modes of `run`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Only loopback
+    None,
+    /// The host's network
+    Host,
+}
+
+/// `hoist run`
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// A name for the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass the host's value)
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// User: uid[:gid] or name[:group]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Override the image's ENTRYPOINT (empty string: none)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Bind mount: HOST:CONTAINER[:ro]
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Container hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Network mode
+    #[arg(long, value_enum, default_value = "none")]
+    pub network: NetworkMode,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// All capabilities, no masked paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// The image
+    pub image: String,
+    /// Command and arguments (default: the image's)
+    pub command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -13,6 +13,13 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The sandbox helper must stay single-threaded: dispatch before anything else runs.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == runtime_lite::HELPER_ARG)
+    {
+        runtime_lite::helper_main();
+    }
     let cli = cli::Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -9,4 +9,10 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod plan;
+pub mod sandbox;
+pub mod spec;
 pub mod user;
+
+pub use sandbox::{HELPER_ARG, helper_main, run};
+pub use spec::{Mount, Network, Process, RootFs, Spec};

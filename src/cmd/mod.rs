@@ -9,6 +9,7 @@ mod inspect;
 mod load;
 mod prune;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 
@@ -24,7 +25,11 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone().unwrap_or_else(Store::default_root);
+    if let Command::Run(a) = cli.command {
+        return Ok(run::run(&root, a));
+    }
     match cli.command {
+        Command::Run(_) => unreachable!("handled above"),
         Command::Images(a) => images::run(&open(&root)?, a),
         Command::Inspect(a) => inspect::run(&open(&root)?, a),
         Command::History(a) => history::run(&open(&root)?, a),

@@ -1,0 +1,370 @@
+//! Running a [`Spec`]: the caller re-executes its own binary with [`HELPER_ARG`] (see
+//! [`run`]); that helper process is single-threaded, so it may unshare namespaces and fork
+//! safely ([`helper_main`]). The helper forks the container's PID 1, forwards signals to it,
+//! waits, and exits with docker's code: the process's status, 128+N after signal N, 125 when the
+//! sandbox could not be set up, 126 when the command cannot be executed, 127 when it is not
+//! found.
+
+use std::ffi::CString;
+use std::io::{self, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::plan::{Kernel, RealKernel, plan};
+use crate::spec::{Network, Spec};
+
+/// The hidden argument that turns the binary into the sandbox helper.
+pub const HELPER_ARG: &str = "__sandbox";
+/// The environment variable carrying the JSON spec to the helper.
+pub const SPEC_ENV: &str = "HOIST_SANDBOX_SPEC";
+
+/// Exit code when the sandbox itself fails (docker's 125).
+pub const EXIT_SANDBOX: i32 = 125;
+/// Exit code when the command cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// Exit code when the command is not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// A sandbox that could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The spec could not be encoded.
+    #[error("cannot encode the sandbox spec: {0}")]
+    Spec(#[from] serde_json::Error),
+    /// The helper could not be started.
+    #[error("cannot start the sandbox helper `{exe}`: {source}")]
+    Spawn {
+        /// The executable.
+        exe: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Runs `spec` in a sandbox through the helper executable `exe` (normally
+/// `/proc/self/exe`), with stdio inherited. Returns the docker-style exit code.
+pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
+    let json = serde_json::to_string(spec)?;
+    let status = std::process::Command::new(exe)
+        .arg(HELPER_ARG)
+        .env(SPEC_ENV, json)
+        .status()
+        .map_err(|source| SandboxError::Spawn {
+            exe: exe.to_path_buf(),
+            source,
+        })?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// The helper: reads the spec, sets up namespaces, runs the container's PID 1 and exits with
+/// its docker-style code. Must run in a single-threaded process.
+pub fn helper_main() -> ! {
+    let code = match helper() {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hoist: sandbox: {e}");
+            EXIT_SANDBOX
+        }
+    };
+    std::process::exit(code)
+}
+
+fn helper() -> io::Result<i32> {
+    let json =
+        std::env::var(SPEC_ENV).map_err(|_| io::Error::other(format!("{SPEC_ENV} is not set")))?;
+    let spec: Spec =
+        serde_json::from_str(&json).map_err(|e| io::Error::other(format!("bad spec: {e}")))?;
+    // SAFETY: single-threaded process; removing our own variable.
+    unsafe { std::env::remove_var(SPEC_ENV) };
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    if spec.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: unshare has no memory-safety preconditions.
+    if unsafe { libc::unshare(flags) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("unshare namespaces: {e} (hoist run needs root)"),
+        ));
+    }
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors we own.
+    let (mut reader, writer) = unsafe {
+        (
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[0])),
+            OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: the helper is single-threaded, so the child may allocate and run Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        drop(reader);
+        let mut report = std::fs::File::from(writer);
+        let (tag, msg, code) = match child(&spec) {
+            Err(Failure::Setup(m)) => (b'S', m, EXIT_SANDBOX),
+            Err(Failure::Exec(errno, m)) => {
+                let code = if errno == libc::ENOENT {
+                    EXIT_NOT_FOUND
+                } else {
+                    EXIT_NOT_EXECUTABLE
+                };
+                (b'E', m, code)
+            }
+            Ok(never) => match never {},
+        };
+        let _ = report.write_all(&[tag]);
+        let _ = report.write_all(msg.as_bytes());
+        // SAFETY: leave the child at once, without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(writer);
+    CHILD.store(pid, Ordering::SeqCst);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: `forward` only calls kill, which is async-signal-safe.
+        unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let mut report = Vec::new();
+    let _ = reader.read_to_end(&mut report);
+    if let Some((&tag, msg)) = report.split_first() {
+        let msg = String::from_utf8_lossy(msg);
+        let _ = writeln!(
+            io::stderr(),
+            "hoist: {}{msg}",
+            if tag == b'S' {
+                "sandbox setup failed: "
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        EXIT_SANDBOX
+    })
+}
+
+/// A value that cannot exist: `child` only returns on failure.
+enum Never {}
+
+enum Failure {
+    Setup(String),
+    Exec(i32, String),
+}
+
+fn setup<T>(what: &str, r: io::Result<T>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::Setup(format!("{what}: {e}")))
+}
+
+/// The container's PID 1 before exec.
+fn child(spec: &Spec) -> Result<Never, Failure> {
+    // Its own session and process group: `kill 0` or a group signal inside the container must
+    // never reach hoist's own process group.
+    // SAFETY: plain syscall.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(Failure::Setup(format!(
+            "setsid: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    let mut kernel = RealKernel;
+    for op in plan(spec) {
+        setup("building the root filesystem", kernel.apply(&op))?;
+    }
+    if spec.network == Network::None {
+        setup("bringing up loopback", loopback_up())?;
+    }
+    setup(
+        "sethostname",
+        rustix::system::sethostname(spec.hostname.as_bytes()).map_err(io::Error::from),
+    )?;
+    let p = &spec.process;
+    let cwd = if p.cwd.is_empty() {
+        "/"
+    } else {
+        p.cwd.as_str()
+    };
+    setup(
+        &format!("creating the working directory `{cwd}`"),
+        std::fs::create_dir_all(cwd),
+    )?;
+    // SAFETY: prctl with constant arguments.
+    setup(
+        "no_new_privs",
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }),
+    )?;
+    // SAFETY: the group list is a valid slice.
+    setup(
+        "setgroups",
+        check(unsafe { libc::setgroups(p.additional_gids.len(), p.additional_gids.as_ptr()) }),
+    )?;
+    // SAFETY: plain syscalls.
+    setup("setgid", check(unsafe { libc::setgid(p.gid) }))?;
+    // SAFETY: plain syscall.
+    setup("setuid", check(unsafe { libc::setuid(p.uid) }))?;
+    setup(&format!("chdir to `{cwd}`"), std::env::set_current_dir(cwd))?;
+    let Some(arg0) = p.args.first() else {
+        return Err(Failure::Setup(
+            "no command given: the image has no CMD or ENTRYPOINT; give a command".into(),
+        ));
+    };
+    let path = find_executable(arg0, &p.env).map_err(|e| {
+        Failure::Exec(
+            e.raw_os_error().unwrap_or(libc::ENOENT),
+            exec_message(arg0, &e),
+        )
+    })?;
+    let c =
+        |s: &str| CString::new(s).map_err(|_| Failure::Setup(format!("`{s}` contains a NUL byte")));
+    let argv: Vec<CString> = p.args.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = p.env.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Failure::Setup("path contains NUL".into()))?;
+    // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(cpath.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    let e = io::Error::last_os_error();
+    Err(Failure::Exec(
+        e.raw_os_error().unwrap_or(libc::EACCES),
+        exec_message(arg0, &e),
+    ))
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// docker's wording for a failed exec.
+fn exec_message(arg0: &str, e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) if !arg0.contains('/') => {
+            format!("exec: \"{arg0}\": executable file not found in $PATH")
+        }
+        Some(libc::ENOENT) => format!("exec: \"{arg0}\": no such file or directory"),
+        Some(libc::EISDIR) => format!("exec: \"{arg0}\": is a directory"),
+        _ => format!(
+            "exec: \"{arg0}\": {}",
+            e.to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+                .to_lowercase()
+        ),
+    }
+}
+
+/// Resolves `arg0` as execvp would, using the PATH of the container's environment.
+fn find_executable(arg0: &str, env: &[String]) -> io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exec = |p: &Path| -> io::Result<()> {
+        let m = std::fs::metadata(p)?;
+        if m.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        }
+        if m.permissions().mode() & 0o111 == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        is_exec(&p)?;
+        return Ok(p);
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(arg0);
+        match is_exec(&cand) {
+            Ok(()) => return Ok(cand),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = Some(e),
+            Err(_) => {}
+        }
+    }
+    Err(denied.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENOENT)))
+}
+
+/// Brings up `lo` in a fresh network namespace (docker's `none` network has loopback).
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: plain socket call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: we own fd.
+    let _sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: valid ifreq pointer for SIOCGIFFLAGS / SIOCSIFFLAGS.
+    unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! `hoist run`: an image's snapshots as overlay lower dirs plus a fresh upper dir, the image
+//! config combined with the flags as docker combines them, then the sandbox. Exit code: the
+//! command's, or docker's 125/126/127 and 128+N.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use runtime_lite::{Mount, Network, Process, RootFs, Spec};
+
+use crate::cli::{NetworkMode, RunArgs};
+
+/// Runs the container; errors before the command starts exit 125, as docker's do.
+pub fn run(root: &Path, a: RunArgs) -> ExitCode {
+    match run_inner(root, a) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            crate::render::error(&e);
+            ExitCode::from(runtime_lite::sandbox::EXIT_SANDBOX as u8)
+        }
+    }
+}
+
+fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
+    let store = super::open(root)?;
+    let _lease = store.lease()?;
+    let image = store.resolve(&a.image)?;
+    let mut layers = store.snapshots().prepare(store.blobs(), &image)?;
+    layers.reverse();
+    let rc = image.config.config.clone().unwrap_or_default();
+
+    let id = format!(
+        "{:016x}{:016x}{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
+    let dir = store.root().join("containers").join(&id);
+    for sub in ["upper", "work", "merged"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("cannot create `{}`", dir.join(sub).display()))?;
+    }
+    std::fs::write(dir.join("image"), image.digest().to_string())
+        .context("cannot record the container's image")?;
+    let guard = ContainerDir {
+        dir: dir.clone(),
+        remove: a.rm,
+    };
+
+    let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let args = command(&a, rc.entrypoint.as_deref(), rc.cmd.as_deref())?;
+    let (uid, gid, home) = user(a.user.as_deref().or(rc.user.as_deref()).unwrap_or(""))?;
+    let env = environment(rc.env.as_deref().unwrap_or(&[]), &a, &hostname, &home)?;
+    let cwd = a
+        .workdir
+        .clone()
+        .or(rc.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+
+    let network = match a.network {
+        NetworkMode::None => Network::None,
+        NetworkMode::Host => Network::Host,
+    };
+    let etc = etc_files(&dir, &hostname, network)?;
+    let mut mounts = Vec::new();
+    for v in &a.volumes {
+        mounts.push(volume(v)?);
+    }
+    for t in &a.tmpfs {
+        let (target, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        mounts.push(Mount::Tmpfs {
+            target: target.to_string(),
+            options: options.to_string(),
+        });
+    }
+    let spec = Spec {
+        rootfs: RootFs::Overlay {
+            lowers: layers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target: dir.join("merged"),
+        },
+        readonly_rootfs: a.read_only,
+        process: Process {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids: Vec::new(),
+        },
+        hostname,
+        mounts,
+        network,
+        etc_files: etc,
+        capabilities: None,
+        privileged: a.privileged,
+    };
+    let code = runtime_lite::run(&spec, Path::new("/proc/self/exe"))?;
+    drop(guard);
+    Ok(code)
+}
+
+/// Removes the container's directory on drop when `--rm` was given.
+struct ContainerDir {
+    dir: PathBuf,
+    remove: bool,
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// docker's rules: `--entrypoint` replaces the image's ENTRYPOINT and drops its CMD; arguments
+/// after the image replace CMD.
+fn command(
+    a: &RunArgs,
+    entrypoint: Option<&[String]>,
+    cmd: Option<&[String]>,
+) -> Result<Vec<String>> {
+    let (entry, default_cmd): (Vec<String>, Vec<String>) = match &a.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (
+            entrypoint.unwrap_or_default().to_vec(),
+            cmd.unwrap_or_default().to_vec(),
+        ),
+    };
+    let tail = if a.command.is_empty() {
+        default_cmd
+    } else {
+        a.command.clone()
+    };
+    let argv: Vec<String> = entry.into_iter().chain(tail).collect();
+    if argv.is_empty() {
+        bail!(
+            "no command specified: the image `{}` has no ENTRYPOINT or CMD; give a command after the image name",
+            a.image
+        );
+    }
+    Ok(argv)
+}
+
+/// `uid[:gid]` (names arrive with the user module).
+fn user(spec: &str) -> Result<(u32, u32, String)> {
+    if spec.is_empty() || spec == "root" || spec == "0" {
+        return Ok((0, 0, "/root".into()));
+    }
+    let (u, g) = spec.split_once(':').unwrap_or((spec, ""));
+    let uid: u32 = u.parse().with_context(|| {
+        format!("unable to find user `{u}`: only numeric users are supported so far")
+    })?;
+    let gid: u32 = if g.is_empty() {
+        0
+    } else {
+        g.parse().with_context(|| {
+            format!("unable to find group `{g}`: only numeric groups are supported so far")
+        })?
+    };
+    Ok((uid, gid, "/".into()))
+}
+
+/// The image's environment, then `--env-file`, then `-e`; PATH defaulted, HOSTNAME and HOME
+/// set as docker sets them.
+fn environment(
+    image_env: &[String],
+    a: &RunArgs,
+    hostname: &str,
+    home: &str,
+) -> Result<Vec<String>> {
+    let mut env: Vec<String> = Vec::new();
+    fn put(env: &mut Vec<String>, kv: String) {
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    let set = |env: &mut Vec<String>, kv: String| put(env, kv);
+    if !image_env.iter().any(|e| e.starts_with("PATH=")) {
+        set(
+            &mut env,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    set(&mut env, format!("HOSTNAME={hostname}"));
+    for e in image_env {
+        set(&mut env, e.clone());
+    }
+    let mut user_env = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the env file `{}`", f.display()))?;
+        user_env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    user_env.extend(a.env.iter().cloned());
+    for e in user_env {
+        if e.contains('=') {
+            set(&mut env, e);
+        } else if let Ok(v) = std::env::var(&e) {
+            set(&mut env, format!("{e}={v}"));
+        }
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        set(&mut env, format!("HOME={home}"));
+    }
+    Ok(env)
+}
+
+/// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the container.
+fn etc_files(dir: &Path, hostname: &str, network: Network) -> Result<Vec<(PathBuf, String)>> {
+    let hosts = match network {
+        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        Network::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        ),
+    };
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let files = [
+        ("hosts", hosts, "/etc/hosts"),
+        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+    ];
+    let mut out = Vec::new();
+    for (name, content, target) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, content).with_context(|| format!("cannot write `{}`", p.display()))?;
+        out.push((p, target.to_string()));
+    }
+    Ok(out)
+}
+
+/// `HOST:CONTAINER[:ro|rw]`; the host directory is created when missing, as docker does.
+fn volume(v: &str) -> Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, ctr, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, ""),
+        [h, c, m] => (*h, *c, *m),
+        _ => bail!("invalid volume `{v}`: expected HOST:CONTAINER[:ro]"),
+    };
+    if !host.starts_with('/') || !ctr.starts_with('/') {
+        bail!(
+            "invalid volume `{v}`: both paths must be absolute (named volumes are not supported)"
+        );
+    }
+    let readonly = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        other => bail!("invalid volume mode `{other}` in `{v}`: use ro or rw"),
+    };
+    if !Path::new(host).exists() {
+        std::fs::create_dir_all(host)
+            .with_context(|| format!("cannot create the volume directory `{host}`"))?;
+    }
+    Ok(Mount::Bind {
+        source: host.into(),
+        target: ctr.to_string(),
+        readonly,
+    })
+}

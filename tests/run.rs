@@ -1,0 +1,283 @@
+//! `hoist run` on the real kernel: namespaces, PID 1, /proc, hostname, copy-on-write, image
+//! config and flags, docker's exit codes, volumes, and no leftovers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// A store with the busybox image `bb:run` (ENV, WORKDIR and CMD set).
+fn setup(t: &Path) -> std::path::PathBuf {
+    let root = t.join("store");
+    let rootfs = busybox_rootfs(t);
+    let tarball = gnu_tar(&rootfs, &t.join("rootfs.tar"));
+    hoist_ok(
+        &root,
+        &[
+            "import",
+            tarball.to_str().unwrap(),
+            "bb:run",
+            "-c",
+            "ENV PATH=/bin FROM_IMAGE=yes",
+            "-c",
+            "WORKDIR /srv/app",
+            "-c",
+            "CMD [\"echo\", \"from-cmd\"]",
+        ],
+    );
+    root
+}
+
+fn run(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut full = vec!["run", "--rm"];
+    full.extend_from_slice(args);
+    let out = hoist(root, &full);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn mounts_mentioning(p: &Path) -> usize {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&*p.to_string_lossy()))
+        .count()
+}
+
+#[test]
+fn isolation_pid1_proc_hostname_and_copy_on_write() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let secret = t.path().join("host-only-file");
+    std::fs::write(&secret, "host").unwrap();
+    let script = format!(
+        "echo pid=$$; ls /proc | grep -c '^[0-9]'; hostname; test -e {} && echo visible || echo invisible; echo cow > /bin/new-file; rm /etc/group; ls /bin/new-file",
+        secret.display()
+    );
+    let (code, out, err) = run(
+        &root,
+        &["--hostname", "box1", "bb:run", "/bin/sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1", "the command is PID 1");
+    assert!(
+        lines[1].parse::<u32>().unwrap() <= 3,
+        "/proc lists only the container's processes: {out}"
+    );
+    assert_eq!(lines[2], "box1");
+    assert_eq!(lines[3], "invisible", "a host file is visible inside");
+    assert_eq!(lines[4], "/bin/new-file");
+    // The image's snapshot is untouched.
+    for snap in std::fs::read_dir(root.join("snapshots")).unwrap() {
+        let fs = snap.unwrap().path().join("fs");
+        assert!(
+            !fs.join("bin/new-file").exists(),
+            "a write reached the snapshot"
+        );
+        assert!(
+            fs.join("etc/group").exists(),
+            "a delete reached the snapshot"
+        );
+    }
+    assert_eq!(mounts_mentioning(&root), 0, "mounts left behind");
+    assert_eq!(
+        std::fs::read_dir(root.join("containers")).unwrap().count(),
+        0,
+        "--rm left the container dir"
+    );
+}
+
+#[test]
+fn config_and_flags_combine_like_docker() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let (code, out, _) = run(&root, &["bb:run"]);
+    assert_eq!((code, out.trim()), (0, "from-cmd"), "CMD from the image");
+    let (_, out, _) = run(
+        &root,
+        &[
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "pwd; echo $FROM_IMAGE $EXTRA $HOME; id -u; id -g",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/srv/app", "yes /root", "0", "0"]
+    );
+    let (_, out, _) = run(
+        &root,
+        &[
+            "-e",
+            "EXTRA=flag",
+            "-e",
+            "FROM_IMAGE=over",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000:1000",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "pwd; echo $FROM_IMAGE $EXTRA; id -u; id -g",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/tmp", "over flag", "1000", "1000"]
+    );
+    let (_, out, _) = run(&root, &["--entrypoint", "/bin/echo", "bb:run", "a", "b"]);
+    assert_eq!(
+        out.trim(),
+        "a b",
+        "--entrypoint drops the image CMD and takes the arguments"
+    );
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    assert_eq!(run(&root, &["bb:run", "true"]).0, 0);
+    assert_eq!(run(&root, &["bb:run", "/bin/sh", "-c", "exit 7"]).0, 7);
+    let (code, _, err) = run(&root, &["bb:run", "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+    let (code, _, err) = run(&root, &["bb:run", "/etc/passwd"]);
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = run(&root, &["no-such-image:1", "true"]);
+    assert_eq!(code, 125, "{err}");
+    // A signal to the container's process group stays inside it (own session): the test
+    // process is still alive to see the result, and a child killed by a signal gives 128+N.
+    let (code, out, err) = run(
+        &root,
+        &[
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "sh -c 'kill -9 $$'; echo child=$?; kill -TERM 0; sleep 5",
+        ],
+    );
+    assert!(out.contains("child=137"), "{out} {err}");
+    assert_eq!(
+        code, 0,
+        "PID 1 without a TERM handler ignores it, as in docker"
+    );
+}
+
+#[test]
+fn volumes_read_only_and_read_write() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let data = t.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("in"), "host data\n").unwrap();
+    let ro = format!("{}:/data:ro", data.display());
+    let (code, out, _) = run(
+        &root,
+        &[
+            "-v",
+            &ro,
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "cat /data/in; echo x > /data/out && echo wrote || echo refused",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["host data", "refused"]);
+    assert!(!data.join("out").exists());
+    let rw = format!("{}:/data", data.display());
+    run(
+        &root,
+        &["-v", &rw, "bb:run", "/bin/sh", "-c", "echo x > /data/out"],
+    );
+    assert_eq!(std::fs::read_to_string(data.join("out")).unwrap(), "x\n");
+    let created = t.path().join("created-by-run");
+    run(
+        &root,
+        &["-v", &format!("{}:/c", created.display()), "bb:run", "true"],
+    );
+    assert!(
+        created.is_dir(),
+        "a missing host dir is created, as docker does"
+    );
+}
+
+#[test]
+fn many_runs_in_a_row_and_in_parallel_leave_nothing_behind() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    for i in 0..50 {
+        let (code, out, err) = run(&root, &["bb:run", "/bin/sh", "-c", &format!("echo {i}")]);
+        assert_eq!((code, out.trim()), (0, i.to_string().as_str()), "{err}");
+    }
+    let children: Vec<_> = (0..10)
+        .map(|i| {
+            Command::new(hoist_bin())
+                .arg("--root")
+                .arg(&root)
+                .args([
+                    "run",
+                    "--rm",
+                    "bb:run",
+                    "/bin/sh",
+                    "-c",
+                    &format!("echo p{i}"),
+                ])
+                .output_async()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "parallel run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("p{i}"));
+    }
+    assert_eq!(mounts_mentioning(&root), 0, "mounts left behind");
+    assert_eq!(
+        std::fs::read_dir(root.join("containers")).unwrap().count(),
+        0,
+        "container dirs left behind"
+    );
+}
+
+trait SpawnPiped {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl SpawnPiped for Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
