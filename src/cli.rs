@@ -43,7 +43,7 @@ pub enum Command {
     /// Remove untagged images and unreferenced data
     Prune(PruneArgs),
     /// Run a command in a new container
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
     Build(BuildArgs),
 }
@@ -268,6 +268,30 @@ pub struct RunArgs {
     /// All capabilities, no masked paths
     #[arg(long)]
     pub privileged: bool,
+    /// Add a Linux capability (or ALL)
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability (or ALL)
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Memory limit (e.g. 32m, 1g)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap)
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (e.g. 1.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may use (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
     /// The image
     pub image: String,
     /// Command and arguments (default: the image's)

@@ -281,3 +281,91 @@ impl SpawnPiped for Command {
             .unwrap()
     }
 }
+
+#[test]
+fn cgroup_limits_capabilities_and_users() {
+    if !require(
+        is_root() && Path::new("/sys/fs/cgroup").exists(),
+        "root and cgroups",
+    ) {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    // 100 MB through a 32 MiB limit: the OOM killer ends it with 137.
+    let (code, _, err) = run(
+        &root,
+        &[
+            "--memory",
+            "32m",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "head -c 100m /dev/zero | tail > /dev/null",
+        ],
+    );
+    assert_eq!(code, 137, "{err}");
+    // A fork loop hits the pids limit.
+    let (code, out, err) = run(
+        &root,
+        &[
+            "--pids-limit",
+            "8",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 1 40); do sleep 3 & done; echo all-forked",
+        ],
+    );
+    assert!(
+        code != 0 && !out.contains("all-forked"),
+        "fork loop not stopped: {code} {out} {err}"
+    );
+    // docker's default capability set; --cap-drop/--cap-add change it.
+    let caps = |extra: &[&str]| {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["bb:run", "/bin/sh", "-c", "grep CapBnd /proc/self/status"]);
+        run(&root, &args)
+            .1
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(caps(&[]), "00000000a80425fb");
+    assert_eq!(caps(&["--cap-drop", "ALL"]), "0000000000000000");
+    assert_eq!(
+        caps(&["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"]),
+        "0000000000000400"
+    );
+    // -u by name resolves in the image's /etc/passwd and /etc/group, with supplementary groups.
+    let (_, out, _) = run(
+        &root,
+        &[
+            "-u",
+            "user",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "id -u; id -g; echo $HOME",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["1000", "1000", "/home/user"]
+    );
+    let (code, _, err) = run(&root, &["-u", "nosuchuser", "bb:run", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("nosuchuser"), "{err}");
+    // Nothing left in the cgroup hierarchy.
+    let leftovers = Command::new("sh")
+        .arg("-c")
+        .arg("find /sys/fs/cgroup -maxdepth 4 -path '*hoist/*' -type d | wc -l")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&leftovers.stdout).trim(),
+        "0",
+        "cgroups left behind"
+    );
+}

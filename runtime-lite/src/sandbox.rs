@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::cgroups::{Cgroup, CgroupRoot};
 use crate::plan::{Kernel, RealKernel, plan};
 use crate::spec::{Network, Spec};
 
@@ -92,8 +93,9 @@ fn helper() -> io::Result<i32> {
         serde_json::from_str(&json).map_err(|e| io::Error::other(format!("bad spec: {e}")))?;
     // SAFETY: single-threaded process; removing our own variable.
     unsafe { std::env::remove_var(SPEC_ENV) };
-    let mut flags =
-        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    // The mount namespace is the child's own (unshared after fork): pivot_root must not move
+    // the helper's root, which still has to reach the host's cgroup filesystem afterwards.
+    let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
     if spec.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }
@@ -105,18 +107,47 @@ fn helper() -> io::Result<i32> {
             format!("unshare namespaces: {e} (hoist run needs root)"),
         ));
     }
+    let cgroup = match &spec.limits {
+        Some(limits) => {
+            let root =
+                CgroupRoot::detect().map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
+            let (cg, warnings) = Cgroup::create(&root, &spec.name, limits)
+                .map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
+            for w in warnings {
+                let _ = writeln!(io::stderr(), "hoist: warning: {w}");
+            }
+            Some(cg)
+        }
+        None => None,
+    };
+    let result = supervise(&spec, cgroup.as_ref());
+    if let Some(cg) = cgroup
+        && let Err(e) = cg.remove()
+    {
+        let _ = writeln!(io::stderr(), "hoist: warning: cgroup cleanup: {e}");
+    }
+    result
+}
+
+fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fresh descriptors we own.
-    let (mut reader, writer) = unsafe {
+    Ok(unsafe {
         (
             std::fs::File::from(OwnedFd::from_raw_fd(fds[0])),
-            OwnedFd::from_raw_fd(fds[1]),
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[1])),
         )
-    };
+    })
+}
+
+/// Forks PID 1 into the cgroup, forwards signals, waits, and reports.
+fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
+    let (mut reader, writer) = pipe()?;
+    let (mut go_read, mut go_write) = pipe()?;
     // SAFETY: the helper is single-threaded, so the child may allocate and run Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -124,8 +155,22 @@ fn helper() -> io::Result<i32> {
     }
     if pid == 0 {
         drop(reader);
-        let mut report = std::fs::File::from(writer);
-        let (tag, msg, code) = match child(&spec) {
+        drop(go_write);
+        let mut report = writer;
+        // Wait until the parent has put us in the cgroup.
+        let mut go = [0u8; 1];
+        let ready = go_read
+            .read(&mut go)
+            .map(|n| n == 1 && go[0] == b'g')
+            .unwrap_or(false);
+        let outcome = if ready {
+            child(spec)
+        } else {
+            Err(Failure::Setup(
+                "the sandbox helper went away before the start".into(),
+            ))
+        };
+        let (tag, msg, code) = match outcome {
             Err(Failure::Setup(m)) => (b'S', m, EXIT_SANDBOX),
             Err(Failure::Exec(errno, m)) => {
                 let code = if errno == libc::ENOENT {
@@ -143,6 +188,16 @@ fn helper() -> io::Result<i32> {
         unsafe { libc::_exit(code) };
     }
     drop(writer);
+    drop(go_read);
+    if let Some(cg) = cgroup
+        && let Err(e) = cg.add(pid)
+    {
+        // SAFETY: our own child; it is waiting on the go pipe.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(io::Error::other(format!("cgroups: {e}")));
+    }
+    go_write.write_all(b"g")?;
+    drop(go_write);
     CHILD.store(pid, Ordering::SeqCst);
     for sig in [
         libc::SIGINT,
@@ -181,6 +236,12 @@ fn helper() -> io::Result<i32> {
             }
         );
     }
+    if cgroup.is_some_and(Cgroup::oom_killed) {
+        let _ = writeln!(
+            io::stderr(),
+            "hoist: the container ran out of memory (OOM killed)"
+        );
+    }
     Ok(if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
@@ -213,6 +274,13 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
             io::Error::last_os_error()
         )));
     }
+    // SAFETY: plain syscall; this process is single-threaded.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(Failure::Setup(format!(
+            "unshare mount namespace: {}",
+            io::Error::last_os_error()
+        )));
+    }
     let mut kernel = RealKernel;
     for op in plan(spec) {
         setup("building the root filesystem", kernel.apply(&op))?;
@@ -220,6 +288,8 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
     if spec.network == Network::None {
         setup("bringing up loopback", loopback_up())?;
     }
+    let caps = crate::caps::prepare(&spec.capabilities)
+        .map_err(|e| Failure::Setup(format!("capabilities: {e}")))?;
     setup(
         "sethostname",
         rustix::system::sethostname(spec.hostname.as_bytes()).map_err(io::Error::from),
@@ -239,6 +309,7 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
         "no_new_privs",
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }),
     )?;
+    setup("capability bounding set", caps.apply_bounding())?;
     // SAFETY: the group list is a valid slice.
     setup(
         "setgroups",
@@ -248,6 +319,7 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
     setup("setgid", check(unsafe { libc::setgid(p.gid) }))?;
     // SAFETY: plain syscall.
     setup("setuid", check(unsafe { libc::setuid(p.uid) }))?;
+    setup("capabilities", caps.apply_sets())?;
     setup(&format!("chdir to `{cwd}`"), std::env::set_current_dir(cwd))?;
     let Some(arg0) = p.args.first() else {
         return Err(Failure::Setup(

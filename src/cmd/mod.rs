@@ -26,7 +26,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone().unwrap_or_else(Store::default_root);
     if let Command::Run(a) = cli.command {
-        return Ok(run::run(&root, a));
+        return Ok(run::run(&root, *a));
     }
     match cli.command {
         Command::Run(_) => unreachable!("handled above"),

@@ -50,7 +50,14 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
 
     let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let args = command(&a, rc.entrypoint.as_deref(), rc.cmd.as_deref())?;
-    let (uid, gid, home) = user(a.user.as_deref().or(rc.user.as_deref()).unwrap_or(""))?;
+    let user_spec = a.user.as_deref().or(rc.user.as_deref()).unwrap_or("");
+    let user = runtime_lite::user::resolve(
+        user_spec,
+        image_file(&layers, "etc/passwd").as_deref(),
+        image_file(&layers, "etc/group").as_deref(),
+        &[],
+    )?;
+    let home = user.home.clone();
     let env = environment(rc.env.as_deref().unwrap_or(&[]), &a, &hostname, &home)?;
     let cwd = a
         .workdir
@@ -87,15 +94,17 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
             args,
             env,
             cwd,
-            uid,
-            gid,
-            additional_gids: Vec::new(),
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids,
         },
         hostname,
         mounts,
         network,
         etc_files: etc,
-        capabilities: None,
+        capabilities: runtime_lite::caps::resolve(&a.cap_add, &a.cap_drop, a.privileged)?,
+        limits: limits(&a)?,
+        name: id.clone(),
         privileged: a.privileged,
     };
     let code = runtime_lite::run(&spec, Path::new("/proc/self/exe"))?;
@@ -147,23 +156,60 @@ fn command(
     Ok(argv)
 }
 
-/// `uid[:gid]` (names arrive with the user module).
-fn user(spec: &str) -> Result<(u32, u32, String)> {
-    if spec.is_empty() || spec == "root" || spec == "0" {
-        return Ok((0, 0, "/root".into()));
+/// A file of the image (`etc/passwd`), read from its snapshots as overlayfs would show it:
+/// the topmost layer holding it wins, a whiteout hides it. `layers` are topmost first.
+fn image_file(layers: &[PathBuf], rel: &str) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for layer in layers {
+        let p = layer.join(rel);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return None,
+            Ok(m) if m.is_file() => return std::fs::read_to_string(&p).ok(),
+            Ok(_) => return None,
+            Err(_) => {
+                if p.parent().is_some_and(store::apply::is_opaque) {
+                    return None;
+                }
+            }
+        }
     }
-    let (u, g) = spec.split_once(':').unwrap_or((spec, ""));
-    let uid: u32 = u.parse().with_context(|| {
-        format!("unable to find user `{u}`: only numeric users are supported so far")
-    })?;
-    let gid: u32 = if g.is_empty() {
-        0
-    } else {
-        g.parse().with_context(|| {
-            format!("unable to find group `{g}`: only numeric groups are supported so far")
-        })?
+    None
+}
+
+/// cgroup limits from the flags; `None` when no limit is asked for.
+fn limits(a: &RunArgs) -> Result<Option<runtime_lite::cgroups::Limits>> {
+    let memory = a.memory.as_deref().map(parse_bytes).transpose()?;
+    let memory_swap = match a.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        Some(s) => Some(i64::try_from(parse_bytes(s)?).context("--memory-swap is too large")?),
+        None => None,
     };
-    Ok((uid, gid, "/".into()))
+    let l = runtime_lite::cgroups::Limits {
+        memory,
+        memory_swap,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+    };
+    Ok((l != runtime_lite::cgroups::Limits::default()).then_some(l))
+}
+
+/// docker's byte sizes: `1024`, `512k`, `32m`, `1g` (binary multiples; `b` optional).
+fn parse_bytes(s: &str) -> Result<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let t = lower.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid size `{s}`: use e.g. 512k, 32m, 1g"))?;
+    Ok((n * mult as f64) as u64)
 }
 
 /// The image's environment, then `--env-file`, then `-e`; PATH defaulted, HOSTNAME and HOME
