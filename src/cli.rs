@@ -44,6 +44,14 @@ pub enum Command {
     Prune(PruneArgs),
     /// Run a command in a new container
     Run(Box<RunArgs>),
+    /// List containers
+    Ps(PsArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Start an exited container again
+    Start(StartArgs),
+    /// Make an image from a container's changes
+    Commit(CommitArgs),
     /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
     Build(BuildArgs),
 }
@@ -171,7 +179,7 @@ pub struct ImportArgs {
 /// `hoist export`
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// Image (name, ID or digest)
+    /// Container (name or ID) or image (name, ID or digest)
     pub image: String,
     /// Output file (stdout when absent)
     #[arg(short, long)]
@@ -306,4 +314,54 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// `hoist ps`
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: running only)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `hoist rm`
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+    /// Containers (name or ID)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `hoist start`
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach to its output and wait (the only mode: hoist has no daemon)
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Container (name or ID)
+    pub container: String,
+}
+
+/// `hoist commit`
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Container (name or ID)
+    pub container: String,
+    /// Name for the new image
+    pub reference: Option<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Author
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply a Dockerfile instruction to the new image's config
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
 }

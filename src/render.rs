@@ -21,6 +21,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
                 StoreError::ImageNotFound(_) => Some("run `hoist images` to list the images in the store (pulling arrives with the registry client)".into()),
+                StoreError::ContainerNotFound(_) => Some("run `hoist ps -a` to list containers".into()),
                 StoreError::AmbiguousId(_) => Some("give more characters of the image ID".into()),
                 StoreError::Privilege { .. } => Some("unpacking layers creates device nodes and overlay markers: run hoist as root".into()),
                 StoreError::InUse { .. } => Some("use `hoist rmi -f` to remove it anyway".into()),

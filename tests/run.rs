@@ -369,3 +369,99 @@ fn cgroup_limits_capabilities_and_users() {
         "cgroups left behind"
     );
 }
+
+#[test]
+fn containers_persist_commit_export_start_and_rm() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let out = hoist(
+        &root,
+        &[
+            "run",
+            "--name",
+            "keep",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "echo changed > /srv/marker; rm /etc/group",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ps = hoist_ok(&root, &["ps", "-a"]);
+    assert!(
+        ps.lines().nth(1).is_some_and(|l| l.contains("bb:run")
+            && l.contains("Exited (0)")
+            && l.ends_with("keep")),
+        "{ps}"
+    );
+    assert_eq!(
+        hoist_ok(&root, &["ps"]).lines().count(),
+        1,
+        "nothing is running"
+    );
+    // commit: the upper dir becomes a layer with a history entry; only the container's own changes.
+    hoist_ok(&root, &["commit", "-m", "marker", "keep", "bb:committed"]);
+    let (code, out, err) = run(
+        &root,
+        &[
+            "bb:committed",
+            "/bin/sh",
+            "-c",
+            "cat /srv/marker; test -e /etc/group && echo group || echo no-group",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "changed\nno-group\n"), "{err}");
+    let hist = hoist_ok(&root, &["history", "bb:committed"]);
+    assert!(
+        hist.lines().nth(1).is_some_and(|l| l.contains("marker")),
+        "{hist}"
+    );
+    let insp: serde_json::Value =
+        serde_json::from_str(&hoist_ok(&root, &["inspect", "bb:committed"])).unwrap();
+    let layers = insp[0]["RootFS"]["Layers"].as_array().unwrap();
+    let layer = root.join("blobs/sha256").join(
+        layers
+            .last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    let names: Vec<String> = tar::Archive::new(std::fs::File::open(layer).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.contains(&"srv/marker".to_string()) && names.contains(&"etc/.wh.group".to_string()),
+        "{names:?}"
+    );
+    for mount_point in ["proc", "sys", "dev/null", "etc/hosts", "etc/resolv.conf"] {
+        assert!(
+            !names.iter().any(|n| n.trim_end_matches('/') == mount_point),
+            "the commit carries the mount point `{mount_point}`: {names:?}"
+        );
+    }
+    // export of the container: its changes over the image.
+    let exp = t.path().join("c.tar");
+    hoist_ok(&root, &["export", "keep", "-o", exp.to_str().unwrap()]);
+    let tree = tar_tree(std::fs::File::open(&exp).unwrap());
+    assert!(tree.contains_key("srv/marker") && !tree.contains_key("etc/group"));
+    // start -a runs it again on the same upper dir.
+    let out = hoist(&root, &["start", "-a", "keep"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rm of the already deleted /etc/group fails the second time"
+    );
+    assert_eq!(hoist_ok(&root, &["rm", "keep"]).trim(), "keep");
+    assert_eq!(hoist_ok(&root, &["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(hoist(&root, &["rm", "keep"]).status.code(), Some(1));
+}

@@ -265,6 +265,9 @@ fn setup<T>(what: &str, r: io::Result<T>) -> Result<T, Failure> {
 
 /// The container's PID 1 before exec.
 fn child(spec: &Spec) -> Result<Never, Failure> {
+    // Die with the supervising helper, whatever kills it.
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     // Its own session and process group: `kill 0` or a group signal inside the container must
     // never reach hoist's own process group.
     // SAFETY: plain syscall.

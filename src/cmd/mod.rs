@@ -1,6 +1,8 @@
 //! One module per subcommand; each resolves its arguments and calls the library.
 
 mod build;
+mod changes;
+mod containers;
 mod export;
 mod history;
 mod images;
@@ -25,11 +27,16 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone().unwrap_or_else(Store::default_root);
-    if let Command::Run(a) = cli.command {
-        return Ok(run::run(&root, *a));
+    match cli.command {
+        Command::Run(a) => return Ok(run::run(&root, *a)),
+        Command::Start(a) => return Ok(containers::start(&root, a)),
+        _ => {}
     }
     match cli.command {
-        Command::Run(_) => unreachable!("handled above"),
+        Command::Run(_) | Command::Start(_) => unreachable!("handled above"),
+        Command::Ps(a) => containers::ps(&open(&root)?, a),
+        Command::Rm(a) => containers::rm(&open(&root)?, a),
+        Command::Commit(a) => containers::commit(&open(&root)?, a),
         Command::Images(a) => images::run(&open(&root)?, a),
         Command::Inspect(a) => inspect::run(&open(&root)?, a),
         Command::History(a) => history::run(&open(&root)?, a),

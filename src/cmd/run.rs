@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use runtime_lite::{Mount, Network, Process, RootFs, Spec};
+use store::containers::{Containers, Record, State};
 
 use crate::cli::{NetworkMode, RunArgs};
 
@@ -29,6 +30,18 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
     layers.reverse();
     let rc = image.config.config.clone().unwrap_or_default();
 
+    let containers = Containers::new(store.root());
+    let name = match &a.name {
+        Some(n) => {
+            if containers.list()?.iter().any(|r| &r.name == n) {
+                bail!(
+                    "the container name `{n}` is already in use: remove it (`hoist rm {n}`) or choose another"
+                );
+            }
+            n.clone()
+        }
+        None => String::new(),
+    };
     let id = format!(
         "{:016x}{:016x}{:016x}{:016x}",
         rand::random::<u64>(),
@@ -37,7 +50,12 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
         rand::random::<u64>()
     );
     let dir = store.root().join("containers").join(&id);
-    for sub in ["upper", "work", "merged"] {
+    let name = if name.is_empty() {
+        format!("hoist_{}", &id[..8])
+    } else {
+        name
+    };
+    for sub in ["upper", "work", "merged", "init"] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("cannot create `{}`", dir.join(sub).display()))?;
     }
@@ -82,6 +100,8 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
             options: options.to_string(),
         });
     }
+    init_layer(&dir.join("init"), &mounts)?;
+    layers.insert(0, dir.join("init"));
     let spec = Spec {
         rootfs: RootFs::Overlay {
             lowers: layers,
@@ -107,9 +127,80 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
         name: id.clone(),
         privileged: a.privileged,
     };
-    let code = runtime_lite::run(&spec, Path::new("/proc/self/exe"))?;
+    let record = Record {
+        id: id.clone(),
+        name,
+        image: a.image.clone(),
+        image_digest: image.digest().clone(),
+        command: spec.process.args.clone(),
+        created: super::import::now(),
+        state: State::Created,
+        pid: None,
+        exit_code: None,
+        finished: None,
+        spec: serde_json::to_value(&spec).context("cannot record the container")?,
+    };
+    let code = supervise(&store, record, &spec)?;
     drop(guard);
     Ok(code)
+}
+
+/// Runs a container's spec, keeping its record current (running, then exited with its code).
+pub(crate) fn supervise(store: &store::Store, mut record: Record, spec: &Spec) -> Result<i32> {
+    let containers = Containers::new(store.root());
+    record.state = State::Running;
+    record.pid = Some(std::process::id() as i32);
+    containers.save(&record)?;
+    let result = runtime_lite::run(spec, Path::new("/proc/self/exe"));
+    record.state = State::Exited;
+    record.pid = None;
+    record.finished = Some(super::import::now());
+    record.exit_code = result
+        .as_ref()
+        .ok()
+        .copied()
+        .or(Some(runtime_lite::sandbox::EXIT_SANDBOX));
+    if containers.dir(&record.id).exists() {
+        containers.save(&record)?;
+    }
+    Ok(result?)
+}
+
+/// The container's init layer (docker's idea): mount points and the files bind-mounted over
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf, as a lower layer under the upper dir, so the
+/// upper dir holds only what the container itself changed (and `commit` takes only that).
+fn init_layer(dir: &Path, mounts: &[Mount]) -> Result<()> {
+    let mk = |rel: &str| {
+        std::fs::create_dir_all(dir.join(rel))
+            .with_context(|| format!("cannot create `{}`", dir.join(rel).display()))
+    };
+    let touch = |rel: &str| -> Result<()> {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(&p, b"").with_context(|| format!("cannot create `{}`", p.display()))
+    };
+    for d in ["proc", "sys", "dev/pts", "dev/shm", "dev/mqueue"] {
+        mk(d)?;
+    }
+    for f in runtime_lite::plan::DEVICES {
+        touch(&format!("dev/{f}"))?;
+    }
+    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        touch(f)?;
+    }
+    for m in mounts {
+        let (target, is_dir) = match m {
+            Mount::Bind { source, target, .. } => (target, source.is_dir()),
+            Mount::Tmpfs { target, .. } => (target, true),
+        };
+        let rel = runtime_lite::plan::in_root(Path::new(""), target);
+        let rel = rel.to_string_lossy();
+        if is_dir { mk(&rel)? } else { touch(&rel)? }
+    }
+    Ok(())
 }
 
 /// Removes the container's directory on drop when `--rm` was given.

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// No image matches a reference or ID.
     #[error("image `{0}` not found in the store")]
     ImageNotFound(String),
+    /// No container matches a name or ID.
+    #[error("container `{0}` not found")]
+    ContainerNotFound(String),
     /// An ID prefix matches several images.
     #[error("image ID prefix `{0}` is ambiguous: it matches several images")]
     AmbiguousId(String),

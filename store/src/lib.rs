@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod archive;
 pub mod compress;
+pub mod containers;
 pub mod content;
 pub mod error;
 pub mod flatten;
