@@ -276,6 +276,12 @@ pub struct RunArgs {
     /// All capabilities, no masked paths
     #[arg(long)]
     pub privileged: bool,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Keep stdin open (otherwise the container reads /dev/null)
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Add a Linux capability (or ALL)
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,

@@ -465,3 +465,55 @@ fn containers_persist_commit_export_start_and_rm() {
     assert_eq!(hoist_ok(&root, &["ps", "-a", "-q"]).trim(), "");
     assert_eq!(hoist(&root, &["rm", "keep"]).status.code(), Some(1));
 }
+
+#[test]
+fn init_reaps_and_stdin_only_with_interactive() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let (code, out, err) = run(
+        &root,
+        &[
+            "--init",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "echo pid=$$; (sleep 0 &); sleep 0.2; ps -o stat | grep -c Z; exit 3",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["pid=2", "0"],
+        "the command is not PID 1 and no zombie is left"
+    );
+    let with_stdin = |interactive: bool| {
+        let mut args = vec![
+            "--root".to_string(),
+            root.display().to_string(),
+            "run".into(),
+            "--rm".into(),
+        ];
+        if interactive {
+            args.push("-i".into());
+        }
+        args.extend(["bb:run".into(), "cat".into()]);
+        let mut child = Command::new(hoist_bin())
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(with_stdin(true), "typed\n");
+    assert_eq!(
+        with_stdin(false),
+        "",
+        "without -i the container reads /dev/null"
+    );
+}

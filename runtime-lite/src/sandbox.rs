@@ -52,6 +52,11 @@ pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
     let status = std::process::Command::new(exe)
         .arg(HELPER_ARG)
         .env(SPEC_ENV, json)
+        .stdin(if spec.stdin {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        })
         .status()
         .map_err(|source| SandboxError::Spawn {
             exe: exe.to_path_buf(),
@@ -345,6 +350,9 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
     envp_p.push(std::ptr::null());
     let cpath = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Failure::Setup("path contains NUL".into()))?;
+    if spec.init {
+        init_then_exec()?;
+    }
     // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(cpath.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
     let e = io::Error::last_os_error();
@@ -352,6 +360,64 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
         e.raw_os_error().unwrap_or(libc::EACCES),
         exec_message(arg0, &e),
     ))
+}
+
+static MAIN: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_to_main(sig: libc::c_int) {
+    let pid = MAIN.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// `--init`: this process stays PID 1, forks the command, forwards signals to it, reaps every
+/// zombie, and exits with the command's status. Returns only in the forked command, which then
+/// execs.
+fn init_then_exec() -> Result<(), Failure> {
+    // SAFETY: single-threaded; the child only execs.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Failure::Setup(format!(
+            "fork for --init: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    if pid == 0 {
+        return Ok(());
+    }
+    MAIN.store(pid, Ordering::SeqCst);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ] {
+        // SAFETY: the handler only calls kill.
+        unsafe { libc::signal(sig, forward_to_main as *const () as libc::sighandler_t) };
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r == pid {
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            // SAFETY: exit without running anything else in this process.
+            unsafe { libc::_exit(code) };
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+            // SAFETY: as above.
+            unsafe { libc::_exit(EXIT_SANDBOX) };
+        }
+    }
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {

@@ -108,6 +108,12 @@ pub struct Spec {
     pub name: String,
     /// Run everything privileged (all capabilities, no masked paths).
     pub privileged: bool,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals (`--init`).
+    #[serde(default)]
+    pub init: bool,
+    /// Give the container the caller's stdin (`-i`); otherwise it reads /dev/null.
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 impl Spec {
@@ -132,6 +138,8 @@ impl Spec {
             limits: None,
             name: format!("sandbox-{}", std::process::id()),
             privileged: false,
+            init: false,
+            stdin: false,
         }
     }
 }

@@ -126,6 +126,8 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
         limits: limits(&a)?,
         name: id.clone(),
         privileged: a.privileged,
+        init: a.init,
+        stdin: a.interactive,
     };
     let record = Record {
         id: id.clone(),
