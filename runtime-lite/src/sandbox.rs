@@ -70,6 +70,24 @@ pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
+/// Forwards the signals docker forwards (and SIGWINCH) to `pid`: the helper to the container's
+/// PID 1, and `--init` to the command.
+fn forward_signals_to(pid: i32) {
+    CHILD.store(pid, Ordering::SeqCst);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ] {
+        // SAFETY: `forward` only calls kill, which is async-signal-safe.
+        unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
+    }
+}
+
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::SeqCst);
     if pid > 0 {
@@ -203,18 +221,7 @@ fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
     }
     go_write.write_all(b"g")?;
     drop(go_write);
-    CHILD.store(pid, Ordering::SeqCst);
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ] {
-        // SAFETY: `forward` only calls kill, which is async-signal-safe.
-        unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
-    }
+    forward_signals_to(pid);
     let mut status = 0;
     loop {
         // SAFETY: status is a valid out pointer.
@@ -362,16 +369,6 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
     ))
 }
 
-static MAIN: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward_to_main(sig: libc::c_int) {
-    let pid = MAIN.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
 /// `--init`: this process stays PID 1, forks the command, forwards signals to it, reaps every
 /// zombie, and exits with the command's status. Returns only in the forked command, which then
 /// execs.
@@ -387,19 +384,7 @@ fn init_then_exec() -> Result<(), Failure> {
     if pid == 0 {
         return Ok(());
     }
-    MAIN.store(pid, Ordering::SeqCst);
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-    ] {
-        // SAFETY: the handler only calls kill.
-        unsafe { libc::signal(sig, forward_to_main as *const () as libc::sighandler_t) };
-    }
+    forward_signals_to(pid);
     loop {
         let mut status = 0;
         // SAFETY: status is a valid out pointer.
