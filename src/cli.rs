@@ -276,6 +276,9 @@ pub struct RunArgs {
     /// All capabilities, no masked paths
     #[arg(long)]
     pub privileged: bool,
+    /// Delegate to an external OCI runtime (e.g. /usr/sbin/runc) with a bundle hoist writes
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals
     #[arg(long)]
     pub init: bool,

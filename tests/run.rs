@@ -517,3 +517,54 @@ fn init_reaps_and_stdin_only_with_interactive() {
         "without -i the container reads /dev/null"
     );
 }
+
+#[test]
+fn the_same_image_and_command_give_the_same_output_under_runc() {
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if !require(is_root() && runc.is_some(), "root and runc") {
+        return;
+    }
+    let runc = runc.unwrap();
+    let t = tempdir();
+    let root = setup(t.path());
+    let data = t.path().join("vol");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("f"), "volume\n").unwrap();
+    let vol = format!("{}:/vol:ro", data.display());
+    let script = "echo $FROM_IMAGE $X $(pwd) $(id -u):$(id -g) $(hostname) pid=$$; grep CapBnd /proc/self/status; ls /proc | grep -c '^[0-9]'; cat /vol/f; touch /vol/x 2>/dev/null || echo ro; cat /etc/hostname; exit 4";
+    let args = [
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "user",
+        "--hostname",
+        "h1",
+        "-v",
+        &vol,
+        "bb:run",
+        "/bin/sh",
+        "-c",
+        script,
+    ];
+    let ours = run(&root, &args);
+    let mut with_runc = vec!["--runtime", runc];
+    with_runc.extend_from_slice(&args);
+    let theirs = run(&root, &with_runc);
+    assert_eq!(ours.0, 4, "{}", ours.2);
+    assert_eq!(
+        (ours.0, &ours.1),
+        (theirs.0, &theirs.1),
+        "runc stderr: {}",
+        theirs.2
+    );
+    assert!(
+        ours.1
+            .starts_with("yes 1 /tmp 1000:1000 h1 pid=1\nCapBnd:\t00000000a80425fb\n"),
+        "{}",
+        ours.1
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod oci;
 pub mod plan;
 pub mod sandbox;
 pub mod spec;

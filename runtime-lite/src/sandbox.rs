@@ -116,6 +116,19 @@ fn helper() -> io::Result<i32> {
         serde_json::from_str(&json).map_err(|e| io::Error::other(format!("bad spec: {e}")))?;
     // SAFETY: single-threaded process; removing our own variable.
     unsafe { std::env::remove_var(SPEC_ENV) };
+    if let Some((runtime, bundle)) = &spec.runtime {
+        // The external runtime makes its own namespaces and cgroups; we only provide the
+        // mounted rootfs, in a mount namespace of our own so it vanishes with us.
+        // SAFETY: plain syscall; single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut kernel = RealKernel;
+        for op in plan(&spec).iter().take(2) {
+            kernel.apply(op)?;
+        }
+        return crate::oci::delegate(&spec, runtime, bundle);
+    }
     // The mount namespace is the child's own (unshared after fork): pivot_root must not move
     // the helper's root, which still has to reach the host's cgroup filesystem afterwards.
     let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;

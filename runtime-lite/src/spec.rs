@@ -114,6 +114,9 @@ pub struct Spec {
     /// Give the container the caller's stdin (`-i`); otherwise it reads /dev/null.
     #[serde(default)]
     pub stdin: bool,
+    /// Delegate to this external OCI runtime (runc, crun, ...) with a bundle in `bundle`.
+    #[serde(default)]
+    pub runtime: Option<(PathBuf, PathBuf)>,
 }
 
 impl Spec {
@@ -140,6 +143,7 @@ impl Spec {
             privileged: false,
             init: false,
             stdin: false,
+            runtime: None,
         }
     }
 }

@@ -128,6 +128,7 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
         privileged: a.privileged,
         init: a.init,
         stdin: a.interactive,
+        runtime: a.runtime.clone().map(|r| (r, dir.join("bundle"))),
     };
     let record = Record {
         id: id.clone(),

@@ -1,0 +1,169 @@
+//! Our spec as an OCI runtime bundle (`oci_spec::runtime::Spec`), for `hoist run --runtime PATH`:
+//! the helper mounts the overlay rootfs in a private mount namespace, writes `config.json` and
+//! runs the external runtime (runc, crun, youki) on the bundle. It proves our spec is the one a
+//! real runtime understands, and gives users an escape hatch.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::plan::{MASKED_PATHS, READONLY_PATHS};
+use crate::spec::{Mount, Network, Spec};
+
+/// The OCI runtime config for `spec`, with `root.path` = `rootfs` (the mounted merged view).
+pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime::Spec> {
+    let caps: Vec<String> = spec
+        .capabilities
+        .names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
+    mounts.push(match spec.network {
+        Network::None => json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        Network::Host => json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+    });
+    for (host, ctr) in &spec.etc_files {
+        mounts.push(json!({"destination": ctr, "type": "bind", "source": host, "options": ["rbind", "rprivate"]}));
+    }
+    for m in &spec.mounts {
+        mounts.push(match m {
+            Mount::Bind { source, target, readonly } => {
+                json!({"destination": target, "type": "bind", "source": source, "options": if *readonly { vec!["rbind", "ro"] } else { vec!["rbind", "rw"] }})
+            }
+            Mount::Tmpfs { target, options } => {
+                let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
+                o.extend(options.split(',').filter(|s| !s.is_empty()).map(String::from));
+                json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": o})
+            }
+        });
+    }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if spec.network == Network::None {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut resources = json!({});
+    if let Some(l) = &spec.limits {
+        if let Some(m) = l.memory {
+            resources["memory"] = json!({"limit": m});
+        }
+        if let Some(p) = l.pids_limit.filter(|p| *p > 0) {
+            resources["pids"] = json!({"limit": p});
+        }
+        if let Some(c) = l.cpus {
+            resources["cpu"] = json!({"quota": (c * 100_000.0) as i64, "period": 100_000});
+        }
+    }
+    let p = &spec.process;
+    let config: Value = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": rootfs, "readonly": spec.readonly_rootfs},
+        "hostname": spec.hostname,
+        "process": {
+            "terminal": false,
+            "args": p.args,
+            "env": p.env,
+            "cwd": if p.cwd.is_empty() { "/" } else { p.cwd.as_str() },
+            "user": {"uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids},
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": true,
+        },
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": if spec.privileged { vec![] } else { MASKED_PATHS.to_vec() },
+            "readonlyPaths": if spec.privileged { vec![] } else { READONLY_PATHS.to_vec() },
+            "resources": resources,
+        },
+    });
+    serde_json::from_value(config)
+        .map_err(|e| io::Error::other(format!("building the OCI runtime spec: {e}")))
+}
+
+/// Writes `bundle/config.json` for `spec` and runs `runtime run --bundle bundle ID`, returning
+/// its exit code. Called in the helper after the rootfs is mounted in its own mount namespace.
+pub fn delegate(spec: &Spec, runtime: &Path, bundle: &Path) -> io::Result<i32> {
+    let config = runtime_spec(spec, spec.rootfs.target())?;
+    let bytes = serde_json::to_vec_pretty(&config).map_err(io::Error::other)?;
+    std::fs::create_dir_all(bundle)?;
+    std::fs::File::create(bundle.join("config.json"))?.write_all(&bytes)?;
+    let status = std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(bundle.join("state"))
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(&spec.name)
+        .status()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot run the OCI runtime `{}`: {e}", runtime.display()),
+            )
+        })?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::RootFs;
+
+    #[test]
+    fn our_spec_is_a_valid_oci_runtime_spec() {
+        let mut s = Spec::new(RootFs::Dir("/r".into()), vec!["echo".into(), "hi".into()]);
+        s.mounts.push(Mount::Bind {
+            source: "/data".into(),
+            target: "/data".into(),
+            readonly: true,
+        });
+        s.process.uid = 1000;
+        let oci = runtime_spec(&s, Path::new("/r")).unwrap();
+        let v = serde_json::to_value(&oci).unwrap();
+        assert_eq!(v["process"]["args"], json!(["echo", "hi"]));
+        assert_eq!(v["process"]["user"]["uid"], 1000);
+        assert!(
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "network")
+        );
+        assert!(
+            v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "CAP_CHOWN")
+        );
+        assert!(
+            v["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["destination"] == "/data"
+                    && m["options"].as_array().unwrap().iter().any(|o| o == "ro"))
+        );
+        assert!(
+            v["linux"]["maskedPaths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "/proc/kcore")
+        );
+    }
+}
