@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
@@ -419,4 +421,189 @@ pub fn tar_members<W: std::io::Write>(out: W, members: &[(&str, &[u8])]) -> W {
             .expect("append tar member");
     }
     b.into_inner().expect("finish tar")
+}
+
+// ---- a dockerd started by the test on a private socket (moved from peers.rs) ----
+
+/// A scratch directory with a short path (unix socket paths must stay under 108 bytes), removed
+/// on drop after lazily unmounting anything a peer left mounted below it.
+pub struct ShortDir(tempfile::TempDir);
+
+impl ShortDir {
+    pub fn new(prefix: &str) -> Self {
+        Self(
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in("/tmp")
+                .expect("tempdir in /tmp"),
+        )
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for ShortDir {
+    fn drop(&mut self) {
+        unmount_under(self.0.path());
+    }
+}
+
+/// Lazily unmounts every mount point at or below `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.dedup();
+    for p in points {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&p)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Decodes the octal escapes (`\040` for a space, ...) of a mountinfo path.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push(u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap_or(b'?'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The docker client: Debian's `/usr/bin/docker` (same release as the daemon) when present.
+pub fn docker_client() -> &'static str {
+    if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+/// A dockerd of the test's own on a private socket, data root and exec root; stopped (and waited
+/// for, with its containerd) on drop, even when the test fails.
+pub struct Dockerd {
+    child: Option<Child>,
+    dir: ShortDir,
+}
+
+impl Dockerd {
+    pub fn start() -> Self {
+        let dir = ShortDir::new("hd-");
+        let t = dir.path();
+        let log = File::create(t.join("dockerd.log")).expect("dockerd log");
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", t.join("d.sock").display()))
+            .arg("--data-root")
+            .arg(t.join("data"))
+            .arg("--exec-root")
+            .arg(t.join("exec"))
+            .arg("--pidfile")
+            .arg(t.join("d.pid"))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockerd");
+        let mut d = Dockerd {
+            child: Some(child),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = d
+                .cmd()
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if up {
+                break;
+            }
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("dockerd exited early ({status}):\n{}", d.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd not ready after 30 s:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        d
+    }
+
+    /// A docker client command talking to this daemon.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(docker_client());
+        c.arg("-H").arg(format!(
+            "unix://{}",
+            self.dir.path().join("d.sock").display()
+        ));
+        c
+    }
+
+    /// Runs `docker ARGS` against this daemon and asserts success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        run_ok(self.cmd().args(args))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let containerd_pid =
+            std::fs::read_to_string(self.dir.path().join("exec/containerd/containerd.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_child(&child);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // dockerd stops the containerd it supervises; make sure of it, as it is our child's child.
+        if let Some(pid) = containerd_pid.and_then(rustix::process::Pid::from_raw) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while rustix::process::test_kill_process(pid).is_ok() && Instant::now() < deadline {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if rustix::process::test_kill_process(pid).is_ok() {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        // `self.dir` drops next: it unmounts what dockerd leaves (the netns bind mount) and removes all.
+    }
 }
