@@ -285,6 +285,9 @@ pub struct RunArgs {
     /// Keep stdin open (otherwise the container reads /dev/null)
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
     /// Add a Linux capability (or ALL)
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,

@@ -568,3 +568,53 @@ fn the_same_image_and_command_give_the_same_output_under_runc() {
         ours.1
     );
 }
+
+#[test]
+fn tty_gives_the_container_a_terminal_and_restores_ours() {
+    if !require(
+        is_root() && has_tool("script"),
+        "root and script (util-linux)",
+    ) {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let hoist = format!("{} --root {}", hoist_bin(), root.display());
+    // `script` gives hoist a real terminal of 27x91.
+    let out = Command::new("script")
+        .args(["-qec", &format!("stty cols 91 rows 27; {hoist} run --rm -t bb:run /bin/sh -c 'tty; stty size; exit 3'; echo outer=$?"), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["/dev/pts/0", "27 91", "outer=3"],
+        "{text}"
+    );
+    // -it: what we type reaches the shell; afterwards our terminal is back in canonical mode.
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{hoist} run --rm -it bb:run /bin/sh; echo outer=$?; stty -a"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo typed-$((40+2))\nexit 6\n").unwrap();
+    }
+    let text = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).replace('\r', "");
+    assert!(
+        text.contains("typed-42") && text.contains("outer=6"),
+        "{text}"
+    );
+    assert!(
+        text.split_whitespace().any(|w| w == "icanon"),
+        "terminal left in raw mode: {text}"
+    );
+}

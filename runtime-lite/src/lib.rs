@@ -13,6 +13,7 @@ pub mod oci;
 pub mod plan;
 pub mod sandbox;
 pub mod spec;
+pub mod tty;
 pub mod user;
 
 pub use sandbox::{HELPER_ARG, helper_main, run};

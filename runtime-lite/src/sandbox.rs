@@ -52,7 +52,7 @@ pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
     let status = std::process::Command::new(exe)
         .arg(HELPER_ARG)
         .env(SPEC_ENV, json)
-        .stdin(if spec.stdin {
+        .stdin(if spec.stdin || spec.tty {
             std::process::Stdio::inherit()
         } else {
             std::process::Stdio::null()
@@ -184,6 +184,11 @@ fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
 fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
     let (mut reader, writer) = pipe()?;
     let (mut go_read, mut go_write) = pipe()?;
+    let console = if spec.tty {
+        Some(crate::tty::ConsoleSocket::new()?)
+    } else {
+        None
+    };
     // SAFETY: the helper is single-threaded, so the child may allocate and run Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -200,7 +205,10 @@ fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
             .map(|n| n == 1 && go[0] == b'g')
             .unwrap_or(false);
         let outcome = if ready {
-            child(spec)
+            child(
+                spec,
+                console.as_ref().map(crate::tty::ConsoleSocket::child_fd),
+            )
         } else {
             Err(Failure::Setup(
                 "the sandbox helper went away before the start".into(),
@@ -235,6 +243,13 @@ fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
     go_write.write_all(b"g")?;
     drop(go_write);
     forward_signals_to(pid);
+    if let Some(c) = console
+        && let Some(p) = c.receive()?
+    {
+        if let Err(e) = p.relay(spec.stdin) {
+            let _ = writeln!(io::stderr(), "hoist: terminal: {e}");
+        }
+    }
     let mut status = 0;
     loop {
         // SAFETY: status is a valid out pointer.
@@ -289,7 +304,7 @@ fn setup<T>(what: &str, r: io::Result<T>) -> Result<T, Failure> {
 }
 
 /// The container's PID 1 before exec.
-fn child(spec: &Spec) -> Result<Never, Failure> {
+fn child(spec: &Spec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure> {
     // Die with the supervising helper, whatever kills it.
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -315,6 +330,12 @@ fn child(spec: &Spec) -> Result<Never, Failure> {
     }
     if spec.network == Network::None {
         setup("bringing up loopback", loopback_up())?;
+    }
+    if let Some(socket) = tty {
+        setup(
+            "opening the container's terminal",
+            crate::tty::attach(socket),
+        )?;
     }
     let caps = crate::caps::prepare(&spec.capabilities)
         .map_err(|e| Failure::Setup(format!("capabilities: {e}")))?;

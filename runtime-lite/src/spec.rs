@@ -114,6 +114,9 @@ pub struct Spec {
     /// Give the container the caller's stdin (`-i`); otherwise it reads /dev/null.
     #[serde(default)]
     pub stdin: bool,
+    /// Give the container a pseudo-terminal (`-t`).
+    #[serde(default)]
+    pub tty: bool,
     /// Delegate to this external OCI runtime (runc, crun, ...) with a bundle in `bundle`.
     #[serde(default)]
     pub runtime: Option<(PathBuf, PathBuf)>,
@@ -144,6 +147,7 @@ impl Spec {
             init: false,
             stdin: false,
             runtime: None,
+            tty: false,
         }
     }
 }

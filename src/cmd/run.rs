@@ -77,6 +77,10 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
     )?;
     let home = user.home.clone();
     let env = environment(rc.env.as_deref().unwrap_or(&[]), &a, &hostname, &home)?;
+    let mut env = env;
+    if a.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
     let cwd = a
         .workdir
         .clone()
@@ -128,6 +132,7 @@ fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
         privileged: a.privileged,
         init: a.init,
         stdin: a.interactive,
+        tty: a.tty,
         runtime: a.runtime.clone().map(|r| (r, dir.join("bundle"))),
     };
     let record = Record {
