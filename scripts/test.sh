@@ -4,6 +4,8 @@
 # in the workspace, the conformance corpora included. Tests that need root or a peer tool skip
 # when run by hand without them, and fail under CI=true.
 set -euo pipefail
+# No stdin: cargo's compiler probes read it, and tests drive terminals of their own.
+exec </dev/null
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo fmt --all -- --check
