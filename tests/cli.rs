@@ -205,3 +205,69 @@ fn save_to_a_failing_destination_leaves_no_partial_file() {
         "a partial archive was left"
     );
 }
+
+#[test]
+fn output_into_a_device_a_fifo_or_a_symlink_keeps_it() {
+    if !require(is_root(), "root (mknod)") {
+        return;
+    }
+    let t = tempdir();
+    let root = t.path().join("store");
+    let a = rootfs_tar(t.path(), "dev");
+    hoist_ok(&root, &["import", &a, "out:1"]);
+    // A character device like /dev/null: written into, never replaced.
+    let null = t.path().join("null");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &null,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+    hoist_ok(&root, &["save", "-o", null.to_str().unwrap(), "out:1"]);
+    hoist_ok(&root, &["export", "out:1", "-o", null.to_str().unwrap()]);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "the device was replaced"
+    );
+    // A FIFO: the archive streams through it.
+    let fifo = t.path().join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tar_tree(std::fs::File::open(fifo).unwrap()))
+    };
+    hoist_ok(&root, &["export", "out:1", "-o", fifo.to_str().unwrap()]);
+    assert!(reader.join().unwrap().contains_key("etc/marker"));
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A symlink: the file it names gets the archive; the link stays.
+    let real = t.path().join("real.tar");
+    std::fs::write(&real, b"old").unwrap();
+    let link = t.path().join("link.tar");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    hoist_ok(&root, &["save", "-o", link.to_str().unwrap(), "out:1"]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::metadata(&real).unwrap().len() > 1024);
+}

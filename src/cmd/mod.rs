@@ -65,17 +65,33 @@ pub(crate) enum Output {
         file: std::io::BufWriter<std::fs::File>,
     },
     Stdout(std::io::BufWriter<std::io::Stdout>),
+    /// A device or FIFO, written in place.
+    Direct(std::io::BufWriter<std::fs::File>),
 }
 
 impl Output {
     pub(crate) fn new(path: Option<&Path>) -> Result<Self> {
         match path {
             Some(p) if p != Path::new("-") => {
-                let dir = p
+                // Follow a symlink to the file it names; write into anything that is not a
+                // regular file (/dev/null, a FIFO, a terminal) directly: renaming over it would
+                // replace the device.
+                let target = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&target)
+                        .with_context(|| format!("cannot open `{}`", p.display()))?;
+                    return Ok(Self::Direct(std::io::BufWriter::with_capacity(
+                        1 << 20,
+                        file,
+                    )));
+                }
+                let dir = target
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
-                let name = p
+                let name = target
                     .file_name()
                     .with_context(|| format!("`{}` is not a file name", p.display()))?;
                 let tmp = dir.join(format!(
@@ -87,7 +103,7 @@ impl Output {
                     .with_context(|| format!("cannot create `{}`", tmp.display()))?;
                 Ok(Self::File {
                     tmp,
-                    path: p.to_path_buf(),
+                    path: target,
                     file: std::io::BufWriter::with_capacity(1 << 20, file),
                 })
             }
@@ -123,6 +139,10 @@ impl Output {
                 std::io::Write::flush(&mut s).context("cannot write to stdout")?;
                 Ok(())
             }
+            Self::Direct(mut f) => {
+                std::io::Write::flush(&mut f).context("cannot write the output")?;
+                Ok(())
+            }
         }
     }
 
@@ -139,18 +159,21 @@ impl std::io::Write for Output {
         match self {
             Self::File { file, .. } => file.write(buf),
             Self::Stdout(s) => s.write(buf),
+            Self::Direct(f) => f.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Self::File { file, .. } => file.write_all(buf),
             Self::Stdout(s) => s.write_all(buf),
+            Self::Direct(f) => f.write_all(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Self::File { file, .. } => file.flush(),
             Self::Stdout(s) => s.flush(),
+            Self::Direct(f) => f.flush(),
         }
     }
 }
