@@ -618,3 +618,48 @@ fn tty_gives_the_container_a_terminal_and_restores_ours() {
         "terminal left in raw mode: {text}"
     );
 }
+
+#[test]
+fn signals_to_hoist_reach_the_container_and_nothing_is_orphaned() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let mut child = Command::new(hoist_bin())
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "run",
+            "--rm",
+            "bb:run",
+            "/bin/sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(
+        (status.code(), rest.as_str()),
+        (Some(42), "got-term\n"),
+        "SIGTERM did not reach the container's trap"
+    );
+    assert_eq!(mounts_mentioning(&root), 0);
+    assert_eq!(
+        std::fs::read_dir(root.join("containers")).unwrap().count(),
+        0
+    );
+}

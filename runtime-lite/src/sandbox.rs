@@ -48,21 +48,41 @@ pub enum SandboxError {
 /// Runs `spec` in a sandbox through the helper executable `exe` (normally
 /// `/proc/self/exe`), with stdio inherited. Returns the docker-style exit code.
 pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let json = serde_json::to_string(spec)?;
-    let status = std::process::Command::new(exe)
-        .arg(HELPER_ARG)
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(HELPER_ARG)
         .env(SPEC_ENV, json)
         .stdin(if spec.stdin || spec.tty {
             std::process::Stdio::inherit()
         } else {
             std::process::Stdio::null()
-        })
-        .status()
-        .map_err(|source| SandboxError::Spawn {
-            exe: exe.to_path_buf(),
-            source,
-        })?;
-    use std::os::unix::process::ExitStatusExt;
+        });
+    // Without a terminal or stdin to share, the helper gets a process group of its own: a
+    // signal for hoist (Ctrl-C, `kill`) then reaches the container once, through us.
+    let proxy = !spec.stdin && !spec.tty;
+    if proxy {
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+        exe: exe.to_path_buf(),
+        source,
+    })?;
+    if proxy {
+        forward_signals_to(child.id() as i32);
+    }
+    let status = loop {
+        match child.wait() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(SandboxError::Spawn {
+                    exe: exe.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    };
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
@@ -110,6 +130,9 @@ pub fn helper_main() -> ! {
 }
 
 fn helper() -> io::Result<i32> {
+    // Die with the hoist process that started us, so nothing is ever orphaned.
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     let json =
         std::env::var(SPEC_ENV).map_err(|_| io::Error::other(format!("{SPEC_ENV} is not set")))?;
     let spec: Spec =
