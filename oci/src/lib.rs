@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod config;
 pub mod digest;
 pub mod media_type;
+pub mod platform;
 pub mod reference;
 pub mod validate;
 

@@ -117,19 +117,7 @@ impl Platform {
             "macos" => "darwin",
             other => other,
         };
-        let (arch, variant) = match arch {
-            "x86_64" => ("amd64", None),
-            "aarch64" => ("arm64", Some("v8")),
-            "arm" => ("arm", Some("v7")),
-            "x86" => ("386", None),
-            "powerpc64" if little_endian => ("ppc64le", None),
-            "powerpc64" => ("ppc64", None),
-            "powerpc" => ("ppc", None),
-            "mips64" if little_endian => ("mips64le", None),
-            "mips" if little_endian => ("mipsle", None),
-            "loongarch64" => ("loong64", None),
-            other => (other, None),
-        };
+        let (arch, variant) = oci::platform::oci_arch(arch, little_endian);
         Self::new(os, arch, variant)
     }
 

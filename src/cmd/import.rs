@@ -93,7 +93,7 @@ pub(crate) fn now() -> String {
 }
 
 fn platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
-    let host = store::archive::host_arch().to_string();
+    let host = oci::platform::host_arch().0.to_string();
     let Some(p) = p else {
         return Ok(("linux".into(), host, None));
     };

@@ -255,24 +255,16 @@ fn command(
     Ok(argv)
 }
 
-/// A file of the image (`etc/passwd`), read from its snapshots as overlayfs would show it:
-/// the topmost layer holding it wins, a whiteout hides it. `layers` are topmost first.
+/// A file of the image (`etc/passwd`), read from its snapshots as overlayfs would show it.
+/// `layers` are topmost first.
 fn image_file(layers: &[PathBuf], rel: &str) -> Option<String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    for layer in layers {
-        let p = layer.join(rel);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return None,
-            Ok(m) if m.is_file() => return std::fs::read_to_string(&p).ok(),
-            Ok(_) => return None,
-            Err(_) => {
-                if p.parent().is_some_and(store::apply::is_opaque) {
-                    return None;
-                }
-            }
-        }
+    let comps = store::apply::clean_path(rel.as_bytes()).ok()?;
+    let (path, meta) = store::apply::lookup_in_layers(layers, &comps)?;
+    if meta.is_file() {
+        std::fs::read_to_string(path).ok()
+    } else {
+        None
     }
-    None
 }
 
 /// cgroup limits from the flags; `None` when no limit is asked for.

@@ -670,39 +670,8 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// Looks `comps` up in the lower layers as overlayfs would: the topmost layer that has it
-    /// wins; a whiteout, a non-directory ancestor or an opaque ancestor hides the layers below.
     fn lower_lookup(&self, comps: &[Vec<u8>]) -> Option<(PathBuf, std::fs::Metadata)> {
-        'layers: for lower in self.lowers {
-            let mut p = lower.clone();
-            let mut stop_after = false;
-            for (i, c) in comps.iter().enumerate() {
-                p.push(std::ffi::OsStr::from_bytes(c));
-                let Ok(m) = std::fs::symlink_metadata(&p) else {
-                    if stop_after {
-                        return None;
-                    }
-                    continue 'layers;
-                };
-                let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
-                if whiteout {
-                    return None;
-                }
-                if i + 1 == comps.len() {
-                    return Some((p, m));
-                }
-                if !m.is_dir() {
-                    return None;
-                }
-                if is_opaque(&p) {
-                    stop_after = true;
-                }
-            }
-            if stop_after {
-                return None;
-            }
-        }
-        None
+        lookup_in_layers(self.lowers, comps)
     }
 
     /// Copies the regular file `tcomps` from the lower layers into this layer (for a hard link).
@@ -799,6 +768,44 @@ impl Applier<'_> {
         }
         Ok(())
     }
+}
+
+/// Looks `comps` up in snapshot `layers` (topmost first) as overlayfs would: the topmost layer that has it
+/// wins; a whiteout, a non-directory ancestor or an opaque ancestor hides the layers below.
+pub fn lookup_in_layers(
+    layers: &[PathBuf],
+    comps: &[Vec<u8>],
+) -> Option<(PathBuf, std::fs::Metadata)> {
+    'layers: for lower in layers {
+        let mut p = lower.clone();
+        let mut stop_after = false;
+        for (i, c) in comps.iter().enumerate() {
+            p.push(std::ffi::OsStr::from_bytes(c));
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                if stop_after {
+                    return None;
+                }
+                continue 'layers;
+            };
+            let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
+            if whiteout {
+                return None;
+            }
+            if i + 1 == comps.len() {
+                return Some((p, m));
+            }
+            if !m.is_dir() {
+                return None;
+            }
+            if is_opaque(&p) {
+                stop_after = true;
+            }
+        }
+        if stop_after {
+            return None;
+        }
+    }
+    None
 }
 
 fn uid(u: u32) -> rfs::Uid {

@@ -210,7 +210,7 @@ impl<W: Write> TarWriter<W> {
         link: Option<&[u8]>,
         mut pax: Vec<(String, Vec<u8>)>,
     ) -> io::Result<()> {
-        let path_os = std::ffi::OsStr::from_bytes_compat(path);
+        let path_os = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path);
         if path.len() > 100 || h.set_path(path_os).is_err() {
             pax.push(("path".to_string(), path.to_vec()));
             let short = &path[..path.len().min(99)];
@@ -218,7 +218,7 @@ impl<W: Write> TarWriter<W> {
         }
         if let Some(l) = link {
             if l.len() > 100
-                || h.set_link_name(std::ffi::OsStr::from_bytes_compat(l))
+                || h.set_link_name(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(l))
                     .is_err()
             {
                 pax.push(("linkpath".to_string(), l.to_vec()));
@@ -278,14 +278,4 @@ fn set_raw_name(h: &mut tar::Header, name: &[u8]) {
     let old = h.as_old_mut();
     old.name = [0; 100];
     old.name[..name.len()].copy_from_slice(name);
-}
-
-trait FromBytesCompat {
-    fn from_bytes_compat(b: &[u8]) -> &Self;
-}
-
-impl FromBytesCompat for std::ffi::OsStr {
-    fn from_bytes_compat(b: &[u8]) -> &Self {
-        std::os::unix::ffi::OsStrExt::from_bytes(b)
-    }
 }

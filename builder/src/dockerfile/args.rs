@@ -54,17 +54,17 @@ impl Platform {
 
     /// The platform this process runs on.
     pub fn host() -> Self {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
+        let (arch, variant) = oci::platform::host_arch();
+        // Only 32-bit arm names its variant in TARGETVARIANT; arm64's v8 is the implied default.
+        let variant = if arch == "arm" {
+            variant.unwrap_or_default()
+        } else {
+            ""
         };
         Self {
             os: "linux".into(),
             arch: arch.into(),
-            variant: String::new(),
+            variant: variant.into(),
         }
     }
 }

@@ -271,7 +271,7 @@ fn oci_names(desc: &Descriptor) -> Vec<Reference> {
 
 /// The index entry for this machine's platform (linux and our architecture), or the only one.
 pub(crate) fn pick_platform(entries: &[Descriptor]) -> Option<&Descriptor> {
-    let arch = host_arch();
+    let arch = oci::platform::host_arch().0;
     let matches = |d: &&Descriptor| {
         let Some(p) = &d.platform else { return false };
         p.get("os").and_then(|v| v.as_str()) == Some("linux")
@@ -288,17 +288,6 @@ pub(crate) fn pick_platform(entries: &[Descriptor]) -> Option<&Descriptor> {
             None
         }
     })
-}
-
-/// The OCI name of the architecture we run on.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
 }
 
 fn ingest_member<R: Read>(

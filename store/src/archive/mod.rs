@@ -8,5 +8,5 @@
 mod load;
 mod save;
 
-pub use load::{LoadedImage, host_arch, load};
+pub use load::{LoadedImage, load};
 pub use save::{ArchiveFormat, SaveItem, save};
