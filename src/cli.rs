@@ -11,6 +11,10 @@ pub struct Cli {
     /// Store root directory [default: /var/lib/hoist as root, else $XDG_DATA_HOME/hoist]
     #[arg(long, global = true, env = "HOIST_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// A registry that may be reached over plain HTTP or with an unverified certificate
+    /// (repeatable; loopback registries fall back to HTTP anyway)
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
     /// More logging on stderr (-v info, -vv debug, -vvv trace); before the subcommand
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -52,6 +56,18 @@ pub enum Command {
     Start(StartArgs),
     /// Make an image from a container's changes
     Commit(CommitArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out of a registry
+    Logout(LogoutArgs),
+    /// List the repositories of a registry
+    Catalog(CatalogArgs),
+    /// List the tags of a repository
+    Tags(TagsArgs),
     /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
     Build(BuildArgs),
 }
@@ -240,6 +256,9 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Pull the image: missing (when not in the store), always, never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: crate::transfer::PullPolicy,
     /// A name for the container
     #[arg(long)]
     pub name: Option<String>,
@@ -376,4 +395,97 @@ pub struct CommitArgs {
     /// Apply a Dockerfile instruction to the new image's config
     #[arg(short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
+}
+
+/// `hoist pull`
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG|@DIGEST]
+    pub image: String,
+    /// Platform of the image to pull: os/arch[/variant] (default: this machine's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Pull every platform of a multi-platform image
+    #[arg(short = 'a', long = "all-platforms")]
+    pub all_platforms: bool,
+    /// Progress output: auto (bars on a terminal), plain, quiet
+    #[arg(long, value_name = "auto|plain|quiet")]
+    pub progress: Option<String>,
+    /// Print only the result
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Layer compression for `push`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CompressionArg {
+    /// gzip
+    Gzip,
+    /// zstd
+    Zstd,
+}
+
+/// `hoist push`
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The local image (NAME[:TAG] or ID)
+    pub image: String,
+    /// Where to push it (default: the image's own name)
+    pub destination: Option<String>,
+    /// Compression of layers stored uncompressed
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+    /// Compression level (gzip 1-9, zstd 1-19)
+    #[arg(long = "compression-level")]
+    pub compression_level: Option<i32>,
+    /// Progress output: auto (bars on a terminal), plain, quiet
+    #[arg(long, value_name = "auto|plain|quiet")]
+    pub progress: Option<String>,
+    /// Print only the result
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `hoist login`
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry (HOST[:PORT]; default docker.io)
+    pub registry: Option<String>,
+    /// User name
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: this one shows in the process list)
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// The auth file to write (default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json, else ~/.docker/config.json)
+    #[arg(long = "authfile")]
+    pub authfile: Option<PathBuf>,
+}
+
+/// `hoist logout`
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (HOST[:PORT]; default docker.io)
+    pub registry: Option<String>,
+    /// The auth file to edit
+    #[arg(long = "authfile")]
+    pub authfile: Option<PathBuf>,
+}
+
+/// `hoist catalog`
+#[derive(Args, Debug)]
+pub struct CatalogArgs {
+    /// The registry (HOST[:PORT])
+    pub registry: String,
+}
+
+/// `hoist tags`
+#[derive(Args, Debug)]
+pub struct TagsArgs {
+    /// The repository (NAME, e.g. localhost:5000/busybox)
+    pub repository: String,
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod render;
+mod transfer;
 
 use std::process::ExitCode;
 

@@ -18,17 +18,29 @@ pub fn error(e: &anyhow::Error) {
 
 fn hint(e: &anyhow::Error) -> Option<String> {
     for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<registry_client::error::RegistryError>() {
+            return r.hint().map(str::to_string);
+        }
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
-                StoreError::ImageNotFound(_) => Some("run `hoist images` to list the images in the store (pulling arrives with the registry client)".into()),
-                StoreError::ContainerNotFound(_) => Some("run `hoist ps -a` to list containers".into()),
+                StoreError::ImageNotFound(_) => Some(
+                    "run `hoist images` to list the images in the store, or `hoist pull` it".into(),
+                ),
+                StoreError::ContainerNotFound(_) => {
+                    Some("run `hoist ps -a` to list containers".into())
+                }
                 StoreError::AmbiguousId(_) => Some("give more characters of the image ID".into()),
-                StoreError::Privilege { .. } => Some("unpacking layers creates device nodes and overlay markers: run hoist as root".into()),
+                StoreError::Privilege { .. } => Some(
+                    "unpacking layers creates device nodes and overlay markers: run hoist as root"
+                        .into(),
+                ),
                 StoreError::InUse { .. } => Some("use `hoist rmi -f` to remove it anyway".into()),
                 StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => {
                     Some("the data is corrupt or was changed in transit; nothing was stored".into())
                 }
-                StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                StoreError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
                     Some("check the permissions of the store root (--root / HOIST_ROOT)".into())
                 }
                 _ => None,

@@ -10,6 +10,7 @@ mod import;
 mod inspect;
 mod load;
 mod prune;
+pub(crate) mod registry;
 mod rmi;
 mod run;
 mod save;
@@ -28,7 +29,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let root = cli.root.clone().unwrap_or_else(Store::default_root);
     match cli.command {
-        Command::Run(a) => return Ok(run::run(&root, *a)),
+        Command::Run(a) => return Ok(run::run(&root, &cli.insecure_registry, *a)),
         Command::Start(a) => return Ok(containers::start(&root, a)),
         _ => {}
     }
@@ -48,6 +49,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Load(a) => load::run(&open(&root)?, a),
         Command::Prune(a) => prune::run(&open(&root)?, a),
         Command::Build(a) => build::run(a),
+        Command::Pull(a) => registry::pull_cmd(&open(&root)?, &cli.insecure_registry, a),
+        Command::Push(a) => registry::push_cmd(&open(&root)?, &cli.insecure_registry, a),
+        Command::Login(a) => registry::login_cmd(&cli.insecure_registry, a),
+        Command::Logout(a) => registry::logout_cmd(a),
+        Command::Catalog(a) => registry::catalog_cmd(&cli.insecure_registry, a),
+        Command::Tags(a) => registry::tags_cmd(&cli.insecure_registry, a),
     }?;
     Ok(ExitCode::SUCCESS)
 }

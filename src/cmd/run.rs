@@ -12,8 +12,8 @@ use store::containers::{Containers, Record, State};
 use crate::cli::{NetworkMode, RunArgs};
 
 /// Runs the container; errors before the command starts exit 125, as docker's do.
-pub fn run(root: &Path, a: RunArgs) -> ExitCode {
-    match run_inner(root, a) {
+pub fn run(root: &Path, insecure: &[String], a: RunArgs) -> ExitCode {
+    match run_inner(root, insecure, a) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             crate::render::error(&e);
@@ -22,10 +22,10 @@ pub fn run(root: &Path, a: RunArgs) -> ExitCode {
     }
 }
 
-fn run_inner(root: &Path, a: RunArgs) -> Result<i32> {
+fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
     let store = super::open(root)?;
     let _lease = store.lease()?;
-    let image = store.resolve(&a.image)?;
+    let image = crate::transfer::resolve_or_pull(&store, &a.image, a.pull, insecure, None)?;
     let mut layers = store.snapshots().prepare(store.blobs(), &image)?;
     layers.reverse();
     let rc = image.config.config.clone().unwrap_or_default();

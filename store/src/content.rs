@@ -179,6 +179,12 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// The temp file the bytes go to until commit (readable while being written, once
+    /// flushed; the open file stays valid after commit renames it).
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.len())

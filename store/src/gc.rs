@@ -58,6 +58,12 @@ pub fn collect(store: &Store, dangling: bool) -> Result<GcReport> {
             snapshots.extend(img.chain_ids());
         }
     }
+    // A compressed copy of a live layer (made by push) stays; records of dead ones go.
+    for (diff_id, compressed) in store.compressed_layers() {
+        if blobs.contains(&diff_id) {
+            blobs.insert(compressed);
+        }
+    }
     for d in store.blobs().list()? {
         if !blobs.contains(&d) {
             let p = store.blobs().path(&d);

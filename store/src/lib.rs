@@ -20,6 +20,7 @@ pub mod gc;
 pub mod image;
 pub mod index;
 pub mod lock;
+pub mod meta;
 pub mod snapshot;
 pub mod tarwrite;
 

@@ -607,3 +607,114 @@ impl Drop for Dockerd {
         // `self.dir` drops next: it unmounts what dockerd leaves (the netns bind mount) and removes all.
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is possible
+/// but unlikely).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real registry (`docker-registry serve CONFIG`, CNCF distribution) of the test's own on a
+/// free loopback port, with its storage in a temp dir; killed on drop.
+pub struct Registry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The temp dir holding the config, storage and log.
+    pub dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// A registry without auth or TLS.
+    pub fn start() -> Self {
+        Self::start_with("", false)
+    }
+
+    /// A registry with `extra` appended to its YAML config (an `auth:` section, say) and,
+    /// with `tls`, `http.tls` set from `DIR/server.crt` and `DIR/server.key`, which the caller
+    /// writes first through [`Registry::prepare`].
+    pub fn start_with(extra: &str, tls: bool) -> Self {
+        let dir = tempdir();
+        Self::start_in(dir, extra, tls)
+    }
+
+    /// A temp dir to put certificates or an htpasswd file in before [`Registry::start_in`].
+    pub fn prepare() -> tempfile::TempDir {
+        tempdir()
+    }
+
+    /// Starts a registry whose files live in `dir` (see [`Registry::start_with`]).
+    pub fn start_in(dir: tempfile::TempDir, extra: &str, tls: bool) -> Self {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let d = dir.path();
+        let tls_cfg = if tls {
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("server.crt").display(),
+                d.join("server.key").display()
+            )
+        } else {
+            String::new()
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hoist-test-secret\n{tls_cfg}{extra}",
+            d.join("data").display()
+        );
+        std::fs::write(d.join("config.yml"), config).expect("registry config");
+        let log = File::create(d.join("registry.log")).expect("registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut r = Registry {
+            child: Some(child),
+            addr,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&r.addr).is_err() {
+            if let Some(status) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("docker-registry exited early ({status}):\n{}", r.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "registry not ready after 20 s:\n{}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    /// The registry's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `ADDR/name` (a repository reference).
+    pub fn repo(&self, name: &str) -> String {
+        format!("{}/{name}", self.addr)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// True when the registry and its peer tools are installed (fails under CI when not).
+pub fn have_registry() -> bool {
+    require(has_tool("docker-registry"), "docker-registry")
+}

@@ -1,0 +1,544 @@
+//! hoist push / pull / login against a real registry (CNCF distribution, `docker-registry
+//! serve`) the test starts on a free loopback port, cross-checked with skopeo, umoci and a
+//! private dockerd. Needs the tools installed; skips locally and fails under `CI=true` without
+//! them.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// The busybox fixture imported into a hoist store as `bb:test`.
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: PathBuf,
+    tree: Tree,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempdir();
+        let rootfs = busybox_rootfs(dir.path());
+        let tar = gnu_tar(&rootfs, &dir.path().join("rootfs.tar"));
+        let tree = dir_tree(&rootfs);
+        let store = dir.path().join("store");
+        hoist_ok(
+            &store,
+            &[
+                "import",
+                tar.to_str().unwrap(),
+                "bb:test",
+                "--change",
+                r#"CMD ["/bin/sh"]"#,
+            ],
+        );
+        Fixture { dir, store, tree }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A hoist command isolated from the machine's auth files.
+fn hoist_cmd(root: &Path, auth: &Path) -> Command {
+    let mut c = Command::new(hoist_bin());
+    c.arg("--root")
+        .arg(root)
+        .env("REGISTRY_AUTH_FILE", auth)
+        .env("DOCKER_CONFIG", auth.with_extension("docker"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("HOIST_CONFIG", auth.with_extension("hoist.json"))
+        .stdin(Stdio::null());
+    c
+}
+
+fn output(mut c: Command, stdin: Option<&str>) -> Output {
+    if stdin.is_some() {
+        c.stdin(Stdio::piped());
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn hoist");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().expect("hoist output")
+}
+
+fn ok(c: Command) -> String {
+    let what = format!("{c:?}");
+    let out = output(c, None);
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn with_args(mut c: Command, args: &[&str]) -> Command {
+    c.args(args);
+    c
+}
+
+/// Exports `image` from store `root` and returns its tree.
+fn export_tree(root: &Path, image: &str, work: &Path) -> Tree {
+    let out = work.join(format!("export-{}.tar", rand_suffix()));
+    hoist_ok(root, &["export", image, "-o", out.to_str().unwrap()]);
+    tar_tree(std::fs::File::open(&out).unwrap())
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn curl_json(url: &str, accept: &str) -> Value {
+    let out = run_ok(Command::new("curl").args(["-fsS", "-H", &format!("Accept: {accept}"), url]));
+    serde_json::from_str(&out).unwrap()
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+#[test]
+fn push_then_pull_round_trip_keeps_the_rootfs_and_repush_compresses_nothing() {
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start();
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    let target = reg.repo("bb:1");
+    let out = ok(with_args(
+        hoist_cmd(&fx.store, &auth),
+        &["push", "-q", "bb:test", &target],
+    ));
+    let pushed = out.trim().to_string();
+    assert!(
+        pushed.starts_with(&format!("{}/bb@sha256:", reg.addr)),
+        "push printed {out:?}"
+    );
+    // What the registry holds: an OCI manifest with a gzip layer whose digest it verified.
+    let m = curl_json(
+        &format!("http://{}/v2/bb/manifests/1", reg.addr),
+        OCI_MANIFEST,
+    );
+    assert_eq!(m["mediaType"], OCI_MANIFEST, "{m}");
+    assert_eq!(
+        m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+        "{m}"
+    );
+    // Pushing again compresses nothing (the compressed blob is remembered) and uploads nothing.
+    let compressed_dir = fx.store.join("meta/compressed");
+    let before: Vec<_> = std::fs::read_dir(&compressed_dir).unwrap().collect();
+    assert_eq!(before.len(), 1);
+    let blobs_before = std::fs::read_dir(fx.store.join("blobs/sha256"))
+        .unwrap()
+        .count();
+    let again = output(
+        with_args(
+            hoist_cmd(&fx.store, &auth),
+            &["push", "--progress", "plain", "bb:test", &target],
+        ),
+        None,
+    );
+    assert!(again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("Layer already exists"),
+        "second push said:\n{err}"
+    );
+    assert!(!err.contains("Compress"), "second push compressed:\n{err}");
+    assert_eq!(
+        std::fs::read_dir(fx.store.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        blobs_before
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), pushed);
+
+    // A fresh store pulls it back: same digest, same rootfs, runnable config.
+    let store2 = fx.path().join("store2");
+    let out = ok(with_args(
+        hoist_cmd(&store2, &auth),
+        &["pull", "-q", &target],
+    ));
+    assert_eq!(out.trim(), pushed, "pull printed the pushed digest");
+    let tree = export_tree(&store2, &target, fx.path());
+    assert_same_tree("pulled rootfs", &fx.tree, &tree);
+    let v: Value = serde_json::from_str(&hoist_ok(&store2, &["inspect", &target])).unwrap();
+    assert_eq!(v[0]["Config"]["Cmd"][0], "/bin/sh", "{v}");
+    // Pulling again downloads nothing.
+    let again = output(
+        with_args(
+            hoist_cmd(&store2, &auth),
+            &["pull", "--progress", "plain", &target],
+        ),
+        None,
+    );
+    assert!(again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("Already exists"), "second pull said:\n{err}");
+    // Tags and catalog.
+    let tags = ok(with_args(
+        hoist_cmd(&store2, &auth),
+        &["tags", &reg.repo("bb")],
+    ));
+    assert_eq!(tags.trim(), "1");
+    let cat = ok(with_args(
+        hoist_cmd(&store2, &auth),
+        &["catalog", &reg.addr],
+    ));
+    assert_eq!(cat.trim(), "bb");
+}
+
+#[test]
+fn skopeo_reads_what_hoist_pushed_and_hoist_pulls_what_skopeo_pushed() {
+    if !have_registry() || !require(has_tool("skopeo") && has_tool("umoci"), "skopeo, umoci") {
+        return;
+    }
+    let reg = Registry::start();
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    ok(with_args(
+        hoist_cmd(&fx.store, &auth),
+        &["push", "-q", "bb:test", &reg.repo("from-hoist:1")],
+    ));
+    // hoist push -> skopeo copy to an OCI dir -> umoci unpack: the same rootfs.
+    let layout = fx.path().join("layout");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}", reg.repo("from-hoist:1")),
+        &format!("oci:{}:x", layout.display()),
+    ]));
+    let bundle = fx.path().join("bundle");
+    run_ok(
+        Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:x", layout.display()))
+            .arg(&bundle),
+    );
+    assert_same_tree(
+        "skopeo+umoci of hoist's push",
+        &fx.tree,
+        &dir_tree(&bundle.join("rootfs")),
+    );
+
+    // skopeo push (from hoist's OCI archive, gzip-compressed by skopeo) -> hoist pull.
+    let archive = fx.path().join("bb.oci.tar");
+    hoist_ok(
+        &fx.store,
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            "bb:test",
+        ],
+    );
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-compress",
+        &format!("oci-archive:{}", archive.display()),
+        &format!("docker://{}", reg.repo("from-skopeo:1")),
+    ]));
+    let store2 = fx.path().join("store2");
+    ok(with_args(
+        hoist_cmd(&store2, &auth),
+        &["pull", "-q", &reg.repo("from-skopeo:1")],
+    ));
+    let tree = export_tree(&store2, &reg.repo("from-skopeo:1"), fx.path());
+    assert_same_tree("hoist pull of skopeo's push", &fx.tree, &tree);
+}
+
+/// Pushes a manifest list by hand (curl) over two single-platform images.
+#[test]
+fn index_pull_picks_the_platform() {
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start();
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    // A second image: the fixture plus a marker file.
+    let extra = fx.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/which"), "arm64\n").unwrap();
+    let extra_tar = gnu_tar(&extra, &fx.path().join("extra.tar"));
+    hoist_ok(
+        &fx.store,
+        &["import", extra_tar.to_str().unwrap(), "arm:test"],
+    );
+    let mut entries = Vec::new();
+    for (img, tag, arch, variant) in [
+        ("bb:test", "amd", "amd64", None),
+        ("arm:test", "arm", "arm64", Some("v8")),
+    ] {
+        let out = output(
+            with_args(
+                hoist_cmd(&fx.store, &auth),
+                &["push", img, &reg.repo(&format!("multi:{tag}"))],
+            ),
+            None,
+        );
+        assert!(out.status.success());
+        let digest = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .rsplit('@')
+            .next()
+            .unwrap()
+            .to_string();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let size: u64 = err
+            .rsplit("size: ")
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no size in {err}"));
+        let mut platform = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        entries.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": size, "platform": platform
+        }));
+    }
+    // An attestation entry (as BuildKit writes) must never be chosen.
+    let mut att = entries[1].clone();
+    att["platform"] = serde_json::json!({"os": "unknown", "architecture": "unknown"});
+    att["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
+    entries.insert(0, att);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    });
+    let index_file = fx.path().join("index.json");
+    std::fs::write(&index_file, serde_json::to_vec(&index).unwrap()).unwrap();
+    run_ok(Command::new("curl").args([
+        "-fsS",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.index.v1+json",
+        "--data-binary",
+        &format!("@{}", index_file.display()),
+        &format!("http://{}/v2/multi/manifests/both", reg.addr),
+    ]));
+    let multi = reg.repo("multi:both");
+    let store_arm = fx.path().join("store-arm");
+    ok(with_args(
+        hoist_cmd(&store_arm, &auth),
+        &["pull", "-q", "--platform", "linux/arm64", &multi],
+    ));
+    let tree = export_tree(&store_arm, &multi, fx.path());
+    assert!(
+        tree.contains_key("etc/which"),
+        "arm64 pull got the wrong image"
+    );
+    if std::env::consts::ARCH == "x86_64" {
+        let store_host = fx.path().join("store-host");
+        ok(with_args(
+            hoist_cmd(&store_host, &auth),
+            &["pull", "-q", &multi],
+        ));
+        let tree = export_tree(&store_host, &multi, fx.path());
+        assert!(
+            !tree.contains_key("etc/which"),
+            "host pull got the arm64 image"
+        );
+    }
+    let out = output(
+        with_args(
+            hoist_cmd(&fx.path().join("store-s390x"), &auth),
+            &["pull", "-q", "--platform", "linux/s390x", &multi],
+        ),
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linux/s390x") && err.contains("linux/amd64") && err.contains("linux/arm64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn docker_pulls_and_runs_what_hoist_pushed() {
+    if !have_registry() || !require(is_root(), "root") || !require(has_tool("dockerd"), "dockerd") {
+        return;
+    }
+    let reg = Registry::start();
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    let target = reg.repo("for-docker:1");
+    ok(with_args(
+        hoist_cmd(&fx.store, &auth),
+        &["push", "-q", "bb:test", &target],
+    ));
+    let d = Dockerd::start();
+    d.ok(&["pull", &target]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        &target,
+        "sh",
+        "-c",
+        "echo ok; ls -l /usr/bin/suid-tool",
+    ]);
+    assert!(out.starts_with("ok\n"), "{out}");
+    assert!(out.contains("-rwsr-xr-x"), "{out}");
+}
+
+#[test]
+fn htpasswd_basic_auth_login_push_pull_logout() {
+    if !have_registry() || !require(has_tool("htpasswd"), "htpasswd (apache2-utils)") {
+        return;
+    }
+    let dir = Registry::prepare();
+    let line = run_ok(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret-pw"]));
+    std::fs::write(dir.path().join("htpasswd"), line).unwrap();
+    let yaml = format!(
+        "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+        dir.path().join("htpasswd").display()
+    );
+    let reg = Registry::start_in(dir, &yaml, false);
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    let target = reg.repo("private/bb:1");
+
+    // Anonymous: refused, with the registry's words and a hint.
+    let out = output(
+        with_args(
+            hoist_cmd(&fx.store, &auth),
+            &["push", "-q", "bb:test", &target],
+        ),
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401") && err.contains(&reg.addr), "{err}");
+    assert!(err.contains("hoist login"), "{err}");
+
+    // A wrong password fails clearly and writes nothing.
+    let out = output(
+        with_args(
+            hoist_cmd(&fx.store, &auth),
+            &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        ),
+        Some("wrong\n"),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication") && err.contains(&reg.addr),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the password leaked: {err}");
+    assert!(!auth.exists());
+
+    // The right one is stored and used by push and pull.
+    let out = output(
+        with_args(
+            hoist_cmd(&fx.store, &auth),
+            &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        ),
+        Some("s3cret-pw\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
+    assert!(file["auths"][&reg.addr]["auth"].is_string(), "{file}");
+    ok(with_args(
+        hoist_cmd(&fx.store, &auth),
+        &["push", "-q", "bb:test", &target],
+    ));
+    let store2 = fx.path().join("store2");
+    ok(with_args(
+        hoist_cmd(&store2, &auth),
+        &["pull", "-q", &target],
+    ));
+    assert_same_tree(
+        "pulled with basic auth",
+        &fx.tree,
+        &export_tree(&store2, &target, fx.path()),
+    );
+    // skopeo agrees the credentials in the file work.
+    if has_tool("skopeo") {
+        run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--tls-verify=false",
+            "--authfile",
+            auth.to_str().unwrap(),
+            &format!("docker://{target}"),
+        ]));
+    }
+    ok(with_args(
+        hoist_cmd(&fx.store, &auth),
+        &["logout", &reg.addr],
+    ));
+    let file: Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
+    assert!(file["auths"].get(&reg.addr).is_none(), "{file}");
+    let out = output(
+        with_args(hoist_cmd(&store2, &auth), &["pull", "-q", &target]),
+        None,
+    );
+    assert!(!out.status.success(), "pull after logout succeeded");
+}
+
+#[test]
+fn missing_image_and_bad_reference_errors_name_them() {
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start();
+    let dir = tempdir();
+    let auth = dir.path().join("auth.json");
+    let store = dir.path().join("store");
+    let out = output(
+        with_args(hoist_cmd(&store, &auth), &["pull", &reg.repo("nosuch:1")]),
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&reg.addr) && err.contains("nosuch") && err.contains("404"),
+        "{err}"
+    );
+    // Nothing half-written is left.
+    let ingest = store.join("ingest");
+    assert!(
+        !ingest.exists() || std::fs::read_dir(&ingest).unwrap().count() == 0,
+        "ingest leftovers"
+    );
+    let out = output(
+        with_args(hoist_cmd(&store, &auth), &["pull", "nosuch:bad:tag"]),
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch:bad:tag"));
+}
