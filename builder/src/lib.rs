@@ -4,4 +4,5 @@
 #![deny(missing_docs)]
 
 pub mod call;
+pub mod copy;
 pub mod dockerfile;

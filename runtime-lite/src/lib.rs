@@ -11,6 +11,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod oci;
 pub mod plan;
+pub mod prep;
 pub mod sandbox;
 pub mod spec;
 pub mod tty;

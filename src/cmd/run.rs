@@ -92,7 +92,7 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
         NetworkMode::None => Network::None,
         NetworkMode::Host => Network::Host,
     };
-    let etc = etc_files(&dir, &hostname, network)?;
+    let etc = runtime_lite::prep::etc_files(&dir, &hostname, network)?;
     let mut mounts = Vec::new();
     for v in &a.volumes {
         mounts.push(volume(v)?);
@@ -104,7 +104,7 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
             options: options.to_string(),
         });
     }
-    init_layer(&dir.join("init"), &mounts)?;
+    runtime_lite::prep::init_layer(&dir.join("init"), &mounts)?;
     layers.insert(0, dir.join("init"));
     let spec = Spec {
         rootfs: RootFs::Overlay {
@@ -172,43 +172,6 @@ pub(crate) fn supervise(store: &store::Store, mut record: Record, spec: &Spec) -
         containers.save(&record)?;
     }
     Ok(result?)
-}
-
-/// The container's init layer (docker's idea): mount points and the files bind-mounted over
-/// /etc/hosts, /etc/hostname and /etc/resolv.conf, as a lower layer under the upper dir, so the
-/// upper dir holds only what the container itself changed (and `commit` takes only that).
-fn init_layer(dir: &Path, mounts: &[Mount]) -> Result<()> {
-    let mk = |rel: &str| {
-        std::fs::create_dir_all(dir.join(rel))
-            .with_context(|| format!("cannot create `{}`", dir.join(rel).display()))
-    };
-    let touch = |rel: &str| -> Result<()> {
-        let p = dir.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create `{}`", parent.display()))?;
-        }
-        std::fs::write(&p, b"").with_context(|| format!("cannot create `{}`", p.display()))
-    };
-    for d in ["proc", "sys", "dev/pts", "dev/shm", "dev/mqueue"] {
-        mk(d)?;
-    }
-    for f in runtime_lite::plan::DEVICES {
-        touch(&format!("dev/{f}"))?;
-    }
-    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
-        touch(f)?;
-    }
-    for m in mounts {
-        let (target, is_dir) = match m {
-            Mount::Bind { source, target, .. } => (target, source.is_dir()),
-            Mount::Tmpfs { target, .. } => (target, true),
-        };
-        let rel = runtime_lite::plan::in_root(Path::new(""), target);
-        let rel = rel.to_string_lossy();
-        if is_dir { mk(&rel)? } else { touch(&rel)? }
-    }
-    Ok(())
 }
 
 /// Removes the container's directory on drop when `--rm` was given.
@@ -354,28 +317,6 @@ fn environment(
 }
 
 /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the container.
-fn etc_files(dir: &Path, hostname: &str, network: Network) -> Result<Vec<(PathBuf, String)>> {
-    let hosts = match network {
-        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        Network::None => format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        ),
-    };
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let files = [
-        ("hosts", hosts, "/etc/hosts"),
-        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
-        ("resolv.conf", resolv, "/etc/resolv.conf"),
-    ];
-    let mut out = Vec::new();
-    for (name, content, target) in files {
-        let p = dir.join(name);
-        std::fs::write(&p, content).with_context(|| format!("cannot write `{}`", p.display()))?;
-        out.push((p, target.to_string()));
-    }
-    Ok(out)
-}
-
 /// `HOST:CONTAINER[:ro|rw]`; the host directory is created when missing, as docker does.
 fn volume(v: &str) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();

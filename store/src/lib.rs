@@ -203,6 +203,26 @@ impl Store {
         self.commit_manifest(&config_raw, layers)
     }
 
+    /// Like [`Store::commit_image`] for an image built on `base` (the manifest layers of its
+    /// base image, which may be compressed blobs): the first `base.len()` diff IDs use those
+    /// descriptors, the rest are uncompressed layer blobs (digest = diff ID).
+    pub fn commit_image_on(&self, config: &ImageConfig, base: &[Descriptor]) -> Result<Descriptor> {
+        let config_raw = oci::to_canonical_vec(config).map_err(|e| StoreError::Json {
+            what: "image config".to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut layers = Vec::with_capacity(config.rootfs.diff_ids.len());
+        for (i, diff_id) in config.rootfs.diff_ids.iter().enumerate() {
+            if let Some(d) = base.get(i) {
+                layers.push(d.clone());
+                continue;
+            }
+            let size = self.blobs.size(diff_id)?;
+            layers.push(Descriptor::new(&MediaType::OciLayer, diff_id.clone(), size));
+        }
+        self.commit_manifest(&config_raw, layers)
+    }
+
     /// Stores `config_raw` as is and an OCI manifest over `layers`.
     pub fn commit_manifest(
         &self,

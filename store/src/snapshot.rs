@@ -116,6 +116,31 @@ impl Snapshots {
         Ok(final_dir.join("fs"))
     }
 
+    /// Makes the directory `fs` (on the store's filesystem, e.g. an overlay upper dir) snapshot
+    /// `chain` by renaming it into place. When the snapshot exists already (a concurrent build
+    /// made it), `fs` is removed instead. Returns the snapshot's directory.
+    pub fn adopt(&self, chain: &Digest, fs: &Path) -> Result<PathBuf> {
+        let final_dir = self.dir.join(chain.hex());
+        if final_dir.join("fs").is_dir() {
+            remove_all(fs)?;
+            return Ok(final_dir.join("fs"));
+        }
+        let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
+        std::fs::create_dir_all(&tmp).at("create directory", &tmp)?;
+        std::fs::rename(fs, tmp.join("fs")).at("rename", fs)?;
+        match std::fs::rename(&tmp, &final_dir) {
+            Ok(()) => {}
+            Err(_) if final_dir.join("fs").is_dir() => {
+                let _ = remove_all(&tmp);
+            }
+            Err(e) => {
+                let _ = remove_all(&tmp);
+                return Err(e).at("rename", &final_dir);
+            }
+        }
+        Ok(final_dir.join("fs"))
+    }
+
     /// Unpacks every layer of `image` that has no snapshot yet. Returns the snapshot dirs,
     /// bottom layer first.
     pub fn prepare(&self, blobs: &Blobs, image: &Image) -> Result<Vec<PathBuf>> {

@@ -718,3 +718,5 @@ impl Drop for Registry {
 pub fn have_registry() -> bool {
     require(has_tool("docker-registry"), "docker-registry")
 }
+
+pub mod regtools;
