@@ -2,10 +2,10 @@
 //!
 //! A host is reached over HTTPS with the system roots plus the CA files of its `certs.d`
 //! directories (`/etc/docker/certs.d/HOST/*.crt`, `/etc/containers/certs.d/HOST/*.crt`, and a
-//! client certificate from `*.cert` + `*.key`). Loopback hosts and hosts named as insecure fall
-//! back to plain HTTP when the server does not speak TLS; insecure hosts also skip certificate
-//! verification, as docker's `--insecure-registry` does. A loopback server that does speak TLS
-//! is verified like any other.
+//! client certificate from `*.cert` + `*.key`). Loopback hosts and hosts named as insecure are
+//! tried over plain HTTP first and over HTTPS when that fails or the port answers `400` (a TLS
+//! port); insecure hosts also skip certificate verification, as docker's
+//! `--insecure-registry` does. A loopback server that speaks TLS is verified like any other.
 //!
 //! Every request goes through [`Client::send`]: it adds the `Authorization` the host asked for
 //! at ping time (Basic, or a Bearer token for the request's scopes, fetched once and cached per
@@ -28,6 +28,9 @@ use crate::auth::{
 };
 use crate::error::{Context, Operation, RegistryError, Target, from_response, sanitize_text};
 use crate::retry::{HostHealth, RetryPolicy, Retryable, classify, parse_retry_after};
+
+/// How long one `/v2/` ping may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The host name requests for Docker Hub go to.
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
@@ -352,25 +355,34 @@ impl Client {
         let api = api_host(name);
         let https = format!("https://{api}");
         let ctx = || Context::new(name).op(Operation::get(Target::ApiVersion));
-        let (base, resp) = match self.ping(&http, &https).await {
-            Ok(resp) => (https, resp),
-            Err(e) if may_use_http && !is_certificate_error(&e) => {
-                let plain = format!("http://{api}");
-                match self.ping(&http, &plain).await {
-                    Ok(resp) => (plain, resp),
-                    Err(e) => return Err(RegistryError::transport(ctx(), &e)),
-                }
+        let plain = format!("http://{api}");
+        let cert_hint = |mut err: RegistryError, e: &reqwest::Error| {
+            if is_certificate_error(e)
+                && let RegistryError::Transport { message, .. } = &mut err
+            {
+                message.push_str(&format!(
+                    " (to trust a private CA, put it in /etc/docker/certs.d/{api}/ca.crt)"
+                ));
             }
-            Err(e) => {
-                let mut err = RegistryError::transport(ctx(), &e);
-                if is_certificate_error(&e)
-                    && let RegistryError::Transport { message, .. } = &mut err
-                {
-                    message.push_str(&format!(
-                        " (to trust a private CA, put it in /etc/docker/certs.d/{api}/ca.crt)"
-                    ));
-                }
-                return Err(err);
+            err
+        };
+        // Loopback and insecure hosts: plain HTTP first (a TLS port answers it with 400, or
+        // drops it), then HTTPS. Other hosts: HTTPS only.
+        let (base, resp) = if may_use_http {
+            match self.ping(&http, &plain).await {
+                Ok(resp) if resp.status() != StatusCode::BAD_REQUEST => (plain, resp),
+                first => match self.ping(&http, &https).await {
+                    Ok(resp) => (https, resp),
+                    Err(e) => match first {
+                        Ok(resp) if !is_certificate_error(&e) => (plain, resp),
+                        _ => return Err(cert_hint(RegistryError::transport(ctx(), &e), &e)),
+                    },
+                },
+            }
+        } else {
+            match self.ping(&http, &https).await {
+                Ok(resp) => (https, resp),
+                Err(e) => return Err(cert_hint(RegistryError::transport(ctx(), &e), &e)),
             }
         };
         let scheme = match resp.status() {
@@ -395,7 +407,11 @@ impl Client {
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut backoff = self.opts.retry.backoff();
         loop {
-            let r = http.get(format!("{base}/v2/")).send().await;
+            let r = http
+                .get(format!("{base}/v2/"))
+                .timeout(PING_TIMEOUT)
+                .send()
+                .await;
             match r {
                 Ok(resp) if classify(Some(resp.status().as_u16()), None).should_retry() => {
                     let after = retry_after(resp.headers());
@@ -405,12 +421,12 @@ impl Client {
                     }
                 }
                 Ok(resp) => return Ok(resp),
-                Err(e) if e.is_connect() || e.is_timeout() => {
-                    // A refused connection on the TLS attempt of a plain-HTTP host is normal:
-                    // only retry when nothing answered at all.
+                // Nothing listening yet, or a timeout: retry. A TLS or protocol mismatch is
+                // an answer in itself.
+                Err(e) if (e.is_connect() && !is_tls_error(&e)) || e.is_timeout() => {
                     match backoff.next_delay(None) {
-                        Some(d) if !is_tls_mismatch(&e) => tokio::time::sleep(d).await,
-                        _ => return Err(e),
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => return Err(e),
                     }
                 }
                 Err(e) => return Err(e),
@@ -678,9 +694,23 @@ impl Client {
     }
 }
 
-fn is_tls_mismatch(e: &reqwest::Error) -> bool {
-    let text = format!("{e:?}");
-    text.contains("InvalidContentType") || text.contains("CorruptMessage") || text.contains("tls")
+/// True when a connection failed in the TLS handshake (rather than not connecting at all).
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn token_error_detail(body: &[u8]) -> Option<String> {
