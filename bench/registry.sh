@@ -33,7 +33,7 @@ http:
 YML
 docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
 REGPID=$!
-trap 'kill $REGPID 2>/dev/null; rm -rf "$W"' EXIT
+trap 'kill $REGPID 2>/dev/null; $P system reset -f >/dev/null 2>&1; umount -R "$W/podman/overlay" 2>/dev/null; rm -rf "$W"' EXIT
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 DST=127.0.0.1:$PORT/bench/debian:bookworm
 P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay"
@@ -41,7 +41,7 @@ P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay"
 hf() { hyperfine -N --style none --runs "$RUNS" --warmup 1 --export-json "$W/$1.json" "${@:2}" >/dev/null 2>&1 || hyperfine --style none --runs "$RUNS" --warmup 1 --export-json "$W/$1.json" "${@:2}" >/dev/null; }
 hf pull-hoist  --prepare "rm -rf $W/hp" "$H --root $W/hp pull -q $SRC"
 hf pull-docker --prepare "sh -c '$DOCKER rmi -f $SRC >/dev/null 2>&1; $DOCKER image prune -af >/dev/null 2>&1; true'" "$DOCKER pull -q $SRC"
-hf pull-podman --prepare "sh -c '$P rmi -af >/dev/null 2>&1; true'" "$P pull -q $SRC"
+hf pull-podman --prepare "sh -c '$P rmi -af >/dev/null 2>&1; true'" "$P pull -q --tls-verify=false $SRC"
 
 # Push: every tool has the image already; the registry is emptied before each run.
 $H --root "$W/hs" pull -q $SRC >/dev/null
