@@ -68,7 +68,7 @@ pub enum Command {
     Catalog(CatalogArgs),
     /// List the tags of a repository
     Tags(TagsArgs),
-    /// Build an image from a Dockerfile (for now: `--call targets|outline` to inspect it)
+    /// Build an image from a Dockerfile
     Build(BuildArgs),
 }
 
@@ -102,6 +102,52 @@ pub struct BuildArgs {
     /// Set a build argument (KEY=VALUE, or KEY to take it from the environment)
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
     pub build_args: Vec<String>,
+    /// Name the image (repeatable)
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Do not use the build cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always pull base images, even when they are in the store
+    #[arg(long)]
+    pub pull: bool,
+    /// Network of RUN steps
+    #[arg(long, value_enum, default_value = "default")]
+    pub network: BuildNetwork,
+    /// Add a label to the image (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Write the image ID to this file
+    #[arg(long)]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Print only the image ID
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+}
+
+/// Network modes of RUN steps in a build.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum BuildNetwork {
+    /// The host's network (BuildKit's default for RUN)
+    Default,
+    /// Only loopback
+    None,
+    /// The host's network
+    Host,
+}
+
+/// How build progress is shown.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Plain lines on stderr (no TTY rendering yet)
+    Auto,
+    /// Plain lines on stderr
+    Plain,
+    /// Nothing but errors
+    Quiet,
 }
 
 /// Output format of listing commands.

@@ -921,3 +921,50 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
     let tree = export_tree(&store3, &format!("{}/third:1", proxy.addr), fx.path());
     assert_same_tree("pushed in chunks", &fx.tree, &tree);
 }
+
+#[test]
+fn mirror_from_the_config_file_is_tried_first() {
+    if !have_registry() {
+        return;
+    }
+    let origin = Registry::start();
+    let mirror = Registry::start();
+    let fx = Fixture::new();
+    let auth = fx.path().join("auth.json");
+    assert_ok(
+        &hoist_env(
+            &fx.store,
+            &auth,
+            &[],
+            &["push", "-q", "bb:test", &mirror.repo("lib/bb:1")],
+        ),
+        "push to the mirror",
+    );
+    // The origin does not have it; with the mirror configured, the pull is served by it.
+    let config = auth.with_extension("hoist.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({ "mirrors": { origin.addr.clone(): [mirror.addr.clone()] } })
+            .to_string(),
+    )
+    .unwrap();
+    let store2 = fx.path().join("store2");
+    let out = hoist_env(
+        &store2,
+        &auth,
+        &[],
+        &["pull", "-q", &origin.repo("lib/bb:1")],
+    );
+    assert_ok(&out, "pull through the mirror");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&origin.repo("lib/bb@sha256:")));
+    let tree = export_tree(&store2, &origin.repo("lib/bb:1"), fx.path());
+    assert_same_tree("pulled from the mirror", &fx.tree, &tree);
+    std::fs::remove_file(&config).unwrap();
+    let out = hoist_env(
+        &fx.path().join("store3"),
+        &auth,
+        &[],
+        &["pull", "-q", &origin.repo("lib/bb:1")],
+    );
+    assert!(!out.status.success(), "the origin has no such image");
+}

@@ -1,8 +1,8 @@
 //! hoist's Dockerfile builder: the front end (lexer, parser, shell word expansion,
-//! .dockerignore), and, as the build issue lands, the build graph with cache keys and the
-//! executor.
+//! .dockerignore), COPY/ADD file operations, and the executor with its build cache ([`exec`]).
 #![deny(missing_docs)]
 
 pub mod call;
 pub mod copy;
 pub mod dockerfile;
+pub mod exec;

@@ -17,5 +17,5 @@ pub mod spec;
 pub mod tty;
 pub mod user;
 
-pub use sandbox::{HELPER_ARG, helper_main, run};
+pub use sandbox::{HELPER_ARG, helper_main, run, run_with_output};
 pub use spec::{Mount, Network, Process, RootFs, Spec};

@@ -48,11 +48,30 @@ pub enum SandboxError {
 /// Runs `spec` in a sandbox through the helper executable `exe` (normally
 /// `/proc/self/exe`), with stdio inherited. Returns the docker-style exit code.
 pub fn run(spec: &Spec, exe: &Path) -> Result<i32, SandboxError> {
+    run_with_output(
+        spec,
+        exe,
+        std::process::Stdio::inherit(),
+        std::process::Stdio::inherit(),
+    )
+}
+
+/// Like [`run`], with the sandbox's stdout and stderr (the helper's and the container's)
+/// sent to `stdout` and `stderr` instead of the caller's: a build captures a RUN's output
+/// this way and keeps its own stdout for data.
+pub fn run_with_output(
+    spec: &Spec,
+    exe: &Path,
+    stdout: std::process::Stdio,
+    stderr: std::process::Stdio,
+) -> Result<i32, SandboxError> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let json = serde_json::to_string(spec)?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(HELPER_ARG)
         .env(SPEC_ENV, json)
+        .stdout(stdout)
+        .stderr(stderr)
         .stdin(if spec.stdin || spec.tty {
             std::process::Stdio::inherit()
         } else {

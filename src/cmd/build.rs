@@ -1,18 +1,22 @@
-//! `hoist build`: for now the `--call targets|outline` subrequests; building lands with the
-//! build issue.
+//! `hoist build`: runs the builder's executor on the store (bases resolved or pulled here, so
+//! the builder never talks to a registry), renders its progress on stderr, tags the result and
+//! prints the image ID; `--call targets|outline` inspects the Dockerfile instead.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use builder::dockerfile::instructions::Stages;
 use builder::dockerfile::{parser, shell::Lexer};
+use builder::exec::{Bases, BuildOptions, Event, Network, Reporter};
 use serde_json::json;
 
-use crate::cli::{BuildArgs, CallKind, ListFormat};
+use crate::cli::{BuildArgs, BuildNetwork, CallKind, ListFormat, ProgressMode};
 use crate::render;
+use crate::transfer::PullPolicy;
 
-pub fn run(a: BuildArgs) -> Result<()> {
+pub fn run(root: &Path, insecure: &[String], a: BuildArgs) -> Result<()> {
     let (name, bytes) = read_dockerfile(&a)?;
     let df = parser::parse(&bytes).map_err(|e| {
         let msg = e.to_string();
@@ -26,11 +30,6 @@ pub fn run(a: BuildArgs) -> Result<()> {
         .map_err(|e| with_source(e.to_string(), e.line, &bytes))?;
     let lexer = Lexer::new(df.escape);
     let build_args = build_args(&a.build_args)?;
-    let Some(call) = a.call else {
-        bail!(
-            "building images is not available yet: use `hoist build --call targets` or `--call outline` to inspect `{name}`"
-        );
-    };
     let target = match &a.target {
         Some(t) => Some(
             stages
@@ -39,6 +38,11 @@ pub fn run(a: BuildArgs) -> Result<()> {
                 .index,
         ),
         None => None,
+    };
+    let Some(call) = a.call else {
+        return build(
+            root, insecure, &a, name, &stages, &lexer, build_args, target,
+        );
     };
     match (call, a.format) {
         (CallKind::Targets, ListFormat::Json) => {
@@ -148,4 +152,130 @@ fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(out)
+}
+
+/// Builds the image, tags it and prints its ID.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    root: &Path,
+    insecure: &[String],
+    a: &BuildArgs,
+    name: String,
+    stages: &Stages,
+    lexer: &Lexer,
+    build_args: BTreeMap<String, String>,
+    target: Option<usize>,
+) -> Result<()> {
+    let tags = a
+        .tags
+        .iter()
+        .map(|t| oci::Reference::parse_docker(t).with_context(|| format!("invalid tag `{t}`")))
+        .collect::<Result<Vec<_>>>()?;
+    let mut labels = BTreeMap::new();
+    for l in &a.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    if !a.context.is_dir() {
+        bail!(
+            "the build context `{}` is not a directory",
+            a.context.display()
+        );
+    }
+    let store = super::open(root)?;
+    let _lease = store.lease()?;
+    let opts = BuildOptions {
+        context: a.context.clone(),
+        dockerfile_path: match &a.file {
+            Some(f) if f.as_os_str() == "-" => None,
+            Some(f) => Some(f.clone()),
+            None => Some(a.context.join("Dockerfile")),
+        },
+        dockerfile_name: name,
+        target,
+        build_args,
+        no_cache: a.no_cache,
+        pull: a.pull,
+        network: match a.network {
+            BuildNetwork::Default => Network::Default,
+            BuildNetwork::None => Network::None,
+            BuildNetwork::Host => Network::Host,
+        },
+        labels,
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.parse().ok()),
+        sandbox_exe: "/proc/self/exe".into(),
+    };
+    let bases = StoreBases {
+        store: &store,
+        insecure,
+    };
+    let quiet = a.quiet || a.progress == ProgressMode::Quiet;
+    let printer = Printer {
+        quiet,
+        start: std::time::Instant::now(),
+    };
+    let built = builder::exec::build(&store, stages, lexer, &opts, &bases, &printer)?;
+    store.tag(&built.manifest, &tags)?;
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, built.id.to_string())
+            .with_context(|| format!("cannot write the image ID to `{}`", f.display()))?;
+    }
+    if !quiet {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "writing image {}", built.id);
+        for t in &tags {
+            let _ = writeln!(err, "naming to {t}");
+        }
+    }
+    super::stdout_lines([built.id.to_string()])
+}
+
+/// Bases from the store, pulled when missing.
+struct StoreBases<'a> {
+    store: &'a store::Store,
+    insecure: &'a [String],
+}
+
+impl Bases for StoreBases<'_> {
+    fn image(
+        &self,
+        reference: &str,
+        pull_always: bool,
+    ) -> std::result::Result<store::Image, Box<dyn std::error::Error + Send + Sync>> {
+        let policy = if pull_always {
+            PullPolicy::Always
+        } else {
+            PullPolicy::Missing
+        };
+        crate::transfer::resolve_or_pull(self.store, reference, policy, self.insecure, None)
+            .map_err(Into::into)
+    }
+}
+
+/// Renders build events as BuildKit's plain progress does, on stderr.
+struct Printer {
+    quiet: bool,
+    start: std::time::Instant,
+}
+
+impl Reporter for Printer {
+    fn event(&self, event: Event<'_>) {
+        if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = match event {
+            Event::Step { id, name } => writeln!(err, "#{id} {name}"),
+            Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),
+            Event::Output { id, elapsed, line } => writeln!(err, "#{id} {elapsed:.3} {line}"),
+            Event::Done { id, elapsed } => writeln!(err, "#{id} DONE {elapsed:.1}s\n"),
+            Event::Warning(w) => writeln!(
+                err,
+                "warning: {w} ({:.1}s)",
+                self.start.elapsed().as_secs_f64()
+            ),
+        };
+    }
 }

@@ -48,7 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Save(a) => save::run(&open(&root)?, a),
         Command::Load(a) => load::run(&open(&root)?, a),
         Command::Prune(a) => prune::run(&open(&root)?, a),
-        Command::Build(a) => build::run(a),
+        Command::Build(a) => build::run(&root, &cli.insecure_registry, a),
         Command::Pull(a) => registry::pull_cmd(&open(&root)?, &cli.insecure_registry, a),
         Command::Push(a) => registry::push_cmd(&open(&root)?, &cli.insecure_registry, a),
         Command::Login(a) => registry::login_cmd(&cli.insecure_registry, a),

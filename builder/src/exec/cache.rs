@@ -1,0 +1,124 @@
+//! Build cache keys and records.
+//!
+//! A step's key is the sha256 of a versioned encoding: the schema tag, then each component as a
+//! little-endian u64 length and its bytes. Components: the parent key (the previous step's, or
+//! for FROM nothing), a tag naming the kind of component, and its value. What goes in:
+//!
+//! * FROM: `scratch`, the base image's manifest digest, or the key of the stage it builds on;
+//!   and the platform.
+//! * every instruction: its history text after expansion (which holds a RUN's build args as
+//!   `|N k=v`), plus for ARG the values the declared names got, for RUN the network mode, for
+//!   COPY/ADD the digest of the selected files ([`crate::copy::Selection::digest`]: contents,
+//!   modes, owners; never times).
+//!
+//! A record `<store>/cache/<key hex>.image` holds the manifest digest of the image the build
+//! had after that step (GC keeps those images).
+
+use std::path::{Path, PathBuf};
+
+use oci::Digest;
+
+/// The version of the key schema; bump it whenever what goes into a key changes.
+const SCHEMA: &[u8] = b"hoist-build-cache-v1";
+
+/// A running cache key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key(Digest);
+
+impl Key {
+    /// The key of a FROM: `base` names what the stage starts from (`scratch`, a manifest
+    /// digest, or `stage:<key>`).
+    pub fn from(base: &str, platform: &str) -> Self {
+        Self::hash(
+            None,
+            &[("from", base.as_bytes()), ("platform", platform.as_bytes())],
+        )
+    }
+
+    /// The key of the step after `self` with these components.
+    pub fn then(&self, parts: &[(&str, &[u8])]) -> Self {
+        Self::hash(Some(self), parts)
+    }
+
+    fn hash(parent: Option<&Key>, parts: &[(&str, &[u8])]) -> Self {
+        let mut enc = Vec::with_capacity(256);
+        let mut field = |b: &[u8]| {
+            enc.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            enc.extend_from_slice(b);
+        };
+        field(SCHEMA);
+        field(parent.map(|p| p.0.hex()).unwrap_or_default().as_bytes());
+        for (tag, value) in parts {
+            field(tag.as_bytes());
+            field(value);
+        }
+        Self(Digest::of(&enc))
+    }
+
+    /// The digest.
+    pub fn digest(&self) -> &Digest {
+        &self.0
+    }
+}
+
+/// The cache records of a store.
+#[derive(Clone, Debug)]
+pub struct Records {
+    dir: PathBuf,
+}
+
+impl Records {
+    /// The records under `<store root>/cache`.
+    pub fn new(store_root: &Path) -> Self {
+        Self {
+            dir: store_root.join("cache"),
+        }
+    }
+
+    fn path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}.image", key.0.hex()))
+    }
+
+    /// The manifest digest recorded for `key`, if any (an unreadable record is a miss).
+    pub fn get(&self, key: &Key) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.path(key)).ok()?;
+        Digest::parse(text.trim()).ok()
+    }
+
+    /// Records `manifest` for `key` (temp file + rename).
+    pub fn put(&self, key: &Key, manifest: &Digest) -> store::Result<()> {
+        store::fsutil::write_atomic(&self.path(key), manifest.to_string().as_bytes())
+    }
+
+    /// The file memo of COPY/ADD source digests.
+    pub fn memo_path(&self) -> PathBuf {
+        self.dir.join("filememo.json")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_chain() {
+        let a = Key::from("scratch", "linux/amd64");
+        // Golden: the schema is an API; a change here must bump SCHEMA.
+        assert_eq!(
+            a.digest().to_string(),
+            "sha256:8de853ad14857b18e97d31a4b856bc4b63fbee57f6a8d1dfa9ce1f740c81c321"
+        );
+        let b = a.then(&[("instruction", b"ENV A=1")]);
+        let c = a.then(&[("instruction", b"ENV A=2")]);
+        assert_ne!(b, c);
+        assert_ne!(
+            a.then(&[("instruction", b"ab"), ("x", b"c")]),
+            a.then(&[("instruction", b"a"), ("x", b"bc")]),
+            "length prefixes keep fields apart"
+        );
+        assert_ne!(
+            b,
+            Key::from("scratch", "linux/arm64").then(&[("instruction", b"ENV A=1")])
+        );
+    }
+}

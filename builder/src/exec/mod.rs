@@ -1,0 +1,863 @@
+//! The executor: runs the stages a target needs, step by step, on the store.
+//!
+//! Each stage keeps a [`State`]: the image config being built, the manifest layer descriptors
+//! and snapshot directories of its layers, and a running cache key. Metadata instructions
+//! (ENV, LABEL, CMD, ...) change the config and add a history entry with `empty_layer`.
+//! Layer steps (RUN, COPY/ADD, and WORKDIR when it must create its directory) first look their
+//! key up in the build cache ([`cache`]); on a miss they write into a fresh overlay upper dir,
+//! which then becomes the new snapshot as is (`snapshots().adopt`), and its diff with
+//! whiteouts the new uncompressed layer blob. A step that changed nothing adds no layer
+//! (BuildKit drops empty layers at export and marks their history entries `empty_layer`).
+//!
+//! WORKDIR: BuildKit runs a `mkdir -p` file operation for every WORKDIR other than `/`. We do
+//! the same, as a layer step, only when the directory is missing from the image; an existing
+//! directory gives the empty layer BuildKit would drop anyway.
+//!
+//! In this slice stages run sequentially in dependency (file) order. Not yet supported, with
+//! errors naming the line: `RUN --mount`, RUN and COPY heredocs, `RUN --security=insecure`,
+//! ADD from a URL.
+//!
+//! The library never prints: progress goes to a [`Reporter`] as [`Event`]s.
+
+pub mod cache;
+pub mod error;
+pub mod history;
+mod mounts;
+mod steps;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use oci::{Digest, History, ImageConfig, MediaType};
+use store::{Descriptor, Store};
+
+use crate::copy::DigestMemo;
+use crate::dockerfile::args::{self, GlobalScope, Platform, StageScope};
+use crate::dockerfile::ignore::PatternMatcher;
+use crate::dockerfile::instructions::{Instruction, Located, Stages, parse_triggers};
+use crate::dockerfile::shell::Lexer;
+
+use cache::{Key, Records};
+pub use error::{BuildError, Origin};
+
+/// Where base images come from: the caller resolves a reference in the store or pulls it (the
+/// builder never talks to a registry itself).
+pub trait Bases {
+    /// The image `reference` names, pulled when missing (always when `pull_always`).
+    fn image(
+        &self,
+        reference: &str,
+        pull_always: bool,
+    ) -> Result<store::Image, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Progress of a build, for the CLI to render.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A step starts: `id` numbers it within the build, `name` is `[stage n/m] INSTRUCTION`.
+    Step {
+        /// The step number.
+        id: usize,
+        /// What it is.
+        name: &'a str,
+    },
+    /// The step's result came from the build cache.
+    Cached {
+        /// The step number.
+        id: usize,
+    },
+    /// A line the step's command printed (stdout or stderr).
+    Output {
+        /// The step number.
+        id: usize,
+        /// Seconds since the step started.
+        elapsed: f64,
+        /// The line, without its newline.
+        line: &'a str,
+    },
+    /// The step ran and finished.
+    Done {
+        /// The step number.
+        id: usize,
+        /// Seconds it took.
+        elapsed: f64,
+    },
+    /// Something the user should know that does not stop the build.
+    Warning(&'a str),
+}
+
+/// Receives [`Event`]s (from the build thread and from the threads reading RUN output).
+pub trait Reporter: Sync {
+    /// Handles one event.
+    fn event(&self, event: Event<'_>);
+}
+
+/// The network of RUN steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// BuildKit's default: the host's network for us (no network namespace of its own).
+    #[default]
+    Default,
+    /// Only loopback.
+    None,
+    /// The host's network.
+    Host,
+}
+
+impl Network {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "default" => Some(Self::Default),
+            "none" => Some(Self::None),
+            "host" => Some(Self::Host),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::None => "none",
+            Self::Host => "host",
+        }
+    }
+}
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile's name in messages (`Dockerfile`, `ci/app.Dockerfile`).
+    pub dockerfile_name: String,
+    /// The Dockerfile's path, for finding `<name>.dockerignore` (`None` when read from stdin).
+    pub dockerfile_path: Option<PathBuf>,
+    /// The stage to build (index); the last one when `None`.
+    pub target: Option<usize>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Do not use the build cache (results are still recorded).
+    pub no_cache: bool,
+    /// Pull every base image even when it is in the store.
+    pub pull: bool,
+    /// The network of RUN steps without `--network`.
+    pub network: Network,
+    /// Labels added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH`: the time of every history entry and the clamp for file times in
+    /// new layers.
+    pub source_date_epoch: Option<i64>,
+    /// The executable that turns into the sandbox helper (normally `/proc/self/exe`).
+    pub sandbox_exe: PathBuf,
+}
+
+/// The result of a build.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The image's manifest in the store (not tagged yet).
+    pub manifest: Descriptor,
+    /// The image ID: its config digest.
+    pub id: Digest,
+}
+
+/// A stage's image as the build goes.
+#[derive(Clone, Debug)]
+struct State {
+    config: ImageConfig,
+    /// Manifest layer descriptors, bottom first (the base's may be compressed blobs).
+    layers: Vec<Descriptor>,
+    /// Snapshot directories, bottom first.
+    snapshots: Vec<PathBuf>,
+    key: Key,
+    /// The time the image reached this state: the last layer step's time, or the base's.
+    clock: String,
+    /// CMD was set in this stage (ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl State {
+    /// Snapshot dirs topmost first, as overlay wants them.
+    fn lowers(&self) -> Vec<PathBuf> {
+        self.snapshots.iter().rev().cloned().collect()
+    }
+
+    fn history(&mut self, created_by: String, empty_layer: bool, created: &str) {
+        self.config
+            .history
+            .get_or_insert_with(Vec::new)
+            .push(History {
+                created: Some(created.to_string()),
+                created_by: Some(created_by),
+                comment: Some(history::COMMENT.to_string()),
+                empty_layer,
+                ..Default::default()
+            });
+    }
+}
+
+/// The per-build context the steps share.
+struct Build<'a> {
+    store: &'a Store,
+    opts: &'a BuildOptions,
+    lexer: &'a Lexer,
+    stages: &'a Stages,
+    bases: &'a dyn Bases,
+    reporter: &'a dyn Reporter,
+    records: Records,
+    memo: DigestMemo,
+    ignore: Option<&'a PatternMatcher>,
+    /// The time stamp of steps run now.
+    now: String,
+    platform: Platform,
+    results: Vec<Option<State>>,
+    step_id: usize,
+}
+
+/// Builds the target stage of `stages` (expanded with `lexer`, the Dockerfile's escape
+/// character) into the store. The image is committed but not tagged.
+pub fn build(
+    store: &Store,
+    stages: &Stages,
+    lexer: &Lexer,
+    opts: &BuildOptions,
+    bases: &dyn Bases,
+    reporter: &dyn Reporter,
+) -> Result<Built, BuildError> {
+    let dockerfile = opts
+        .dockerfile_path
+        .clone()
+        .unwrap_or_else(|| opts.context.join("Dockerfile"));
+    let patterns =
+        crate::dockerfile::ignore::load_for(&opts.context, &dockerfile).map_err(|source| {
+            BuildError::Io {
+                what: "read the .dockerignore of",
+                path: opts.context.clone(),
+                source,
+            }
+        })?;
+    let ignore = if patterns.is_empty() {
+        None
+    } else {
+        Some(
+            PatternMatcher::new(&patterns).map_err(|e| BuildError::Instruction {
+                at: Origin {
+                    file: ".dockerignore".into(),
+                    line: 0,
+                },
+                message: e.to_string(),
+            })?,
+        )
+    };
+    let records = Records::new(store.root());
+    let memo = DigestMemo::load(&records.memo_path()).unwrap_or_default();
+    let mut b = Build {
+        store,
+        opts,
+        lexer,
+        stages,
+        bases,
+        reporter,
+        memo,
+        records,
+        ignore: ignore.as_ref(),
+        now: timestamp(opts.source_date_epoch),
+        platform: Platform::host(),
+        results: vec![None; stages.stages.len()],
+        step_id: 0,
+    };
+    let result = b.run();
+    // The memo is only an accelerator: a failure to save it costs the next build some reads.
+    let _ = b.memo.save(&b.records.memo_path());
+    result
+}
+
+impl Build<'_> {
+    fn run(&mut self) -> Result<Built, BuildError> {
+        let stages = self.stages;
+        let target = self
+            .opts
+            .target
+            .unwrap_or(stages.stages.len().saturating_sub(1));
+        let meta: Vec<_> = stages.meta_args.iter().map(|(d, _)| d.clone()).collect();
+        let auto = args::platform_args(&self.platform, &self.platform);
+        let global =
+            GlobalScope::new(&meta, &self.opts.build_args, auto, self.lexer).map_err(|e| {
+                BuildError::Instruction {
+                    at: Origin {
+                        file: self.opts.dockerfile_name.clone(),
+                        line: stages.meta_args.first().map_or(1, |(_, s)| s.start),
+                    },
+                    message: e.to_string(),
+                }
+            })?;
+        let mut consumed: BTreeSet<String> = global.used().clone();
+        let needed = stages.needed(target);
+        for &i in &needed {
+            let used = self.stage(i, &global)?;
+            consumed.extend(used);
+        }
+        for name in args::unused_build_args(&self.opts.build_args, &consumed) {
+            self.reporter.event(Event::Warning(&format!(
+                "build argument `{name}` was not consumed by any ARG"
+            )));
+        }
+        let mut state = self.results[target]
+            .take()
+            .expect("the target stage was built: it is in its own needed set");
+        if !self.opts.labels.is_empty() {
+            let labels = state
+                .config
+                .runtime_mut()
+                .labels
+                .get_or_insert_with(BTreeMap::new);
+            for (k, v) in &self.opts.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        state.config.created = Some(state.clock.clone());
+        let manifest = self.store.commit_image_on(&state.config, &state.layers)?;
+        let image = self.store.load_image(&manifest)?;
+        Ok(Built {
+            id: image.id().clone(),
+            manifest,
+        })
+    }
+
+    fn origin(&self, line: usize) -> Origin {
+        Origin {
+            file: self.opts.dockerfile_name.clone(),
+            line,
+        }
+    }
+
+    /// Builds stage `i`; returns the build args its ARGs consumed.
+    fn stage(&mut self, i: usize, global: &GlobalScope) -> Result<BTreeSet<String>, BuildError> {
+        let stages = self.stages;
+        let stage = &stages.stages[i];
+        let at = self.origin(stage.span.start);
+        let base = global
+            .expand(&stage.base, self.lexer)
+            .map_err(|e| BuildError::Instruction {
+                at: at.clone(),
+                message: e.to_string(),
+            })?;
+        let stage_name = stage.name.clone().unwrap_or_else(|| format!("stage-{i}"));
+        let total = stage.instructions.len() + 1;
+        let id = self.next_id();
+        let name = format!("[{stage_name} 1/{total}] FROM {base}");
+        self.reporter.event(Event::Step { id, name: &name });
+        let started = Instant::now();
+        let platform = self.platform.to_string();
+        let mut state = if let Some(dep) = stages.stage(&base).filter(|d| d.index < i) {
+            let mut s = self.results[dep.index]
+                .clone()
+                .expect("stages run in file order, so an earlier stage is built");
+            s.key = Key::from(&format!("stage:{}", s.key.digest().hex()), &platform);
+            s.cmd_set = false;
+            s
+        } else if base.eq_ignore_ascii_case("scratch") {
+            let mut config = ImageConfig {
+                architecture: self.platform.arch.clone(),
+                os: self.platform.os.clone(),
+                ..Default::default()
+            };
+            if !self.platform.variant.is_empty() {
+                config.variant = Some(self.platform.variant.clone());
+            }
+            config.runtime_mut().env = Some(vec![format!("PATH={DEFAULT_PATH}")]);
+            State {
+                config,
+                layers: Vec::new(),
+                snapshots: Vec::new(),
+                key: Key::from("scratch", &platform),
+                clock: self.now.clone(),
+                cmd_set: false,
+            }
+        } else {
+            let image = self.base_image(&base, &at)?;
+            let snapshots = self.store.snapshots().prepare(self.store.blobs(), &image)?;
+            let clock = image
+                .config
+                .created
+                .clone()
+                .unwrap_or_else(|| self.now.clone());
+            State {
+                key: Key::from(&image.digest().to_string(), &platform),
+                config: image.config,
+                layers: image.manifest.layers,
+                snapshots,
+                clock,
+                cmd_set: false,
+            }
+        };
+        self.reporter.event(Event::Done {
+            id,
+            elapsed: started.elapsed().as_secs_f64(),
+        });
+        let mut scope = global.stage().with_image_env(
+            state
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.env.as_deref())
+                .unwrap_or_default(),
+        );
+        // ONBUILD triggers of the base run first, and are not inherited further.
+        let triggers = state
+            .config
+            .config
+            .as_mut()
+            .and_then(|c| c.on_build.take())
+            .unwrap_or_default();
+        let mut triggered: Vec<Located> =
+            parse_triggers(&triggers, &base).map_err(|e| BuildError::Instruction {
+                at: at.clone(),
+                message: e.to_string(),
+            })?;
+        for t in &mut triggered {
+            t.span = stage.span;
+        }
+        for (n, l) in triggered.iter().chain(&stage.instructions).enumerate() {
+            let label = format!("[{stage_name} {}/{total}]", n + 2);
+            self.step(i, &mut state, &mut scope, l, &label)?;
+        }
+        let used = scope.used().clone();
+        self.results[i] = Some(state);
+        Ok(used)
+    }
+
+    fn next_id(&mut self) -> usize {
+        self.step_id += 1;
+        self.step_id
+    }
+
+    fn base_image(&self, reference: &str, at: &Origin) -> Result<store::Image, BuildError> {
+        self.bases
+            .image(reference, self.opts.pull)
+            .map_err(|source| BuildError::Base {
+                at: at.clone(),
+                reference: reference.to_string(),
+                source,
+            })
+    }
+
+    /// One instruction of stage `stage`.
+    fn step(
+        &mut self,
+        stage: usize,
+        state: &mut State,
+        scope: &mut StageScope<'_>,
+        l: &Located,
+        label: &str,
+    ) -> Result<(), BuildError> {
+        let at = self.origin(l.span.start);
+        let bad = |message: String| BuildError::Instruction {
+            at: at.clone(),
+            message,
+        };
+        let ins = l
+            .instruction
+            .expand(self.lexer, &*scope)
+            .map_err(|e| bad(e.to_string()))?;
+        let text = match &ins {
+            Instruction::Env(pairs) => {
+                let mut msg = String::from("ENV");
+                for (k, v) in pairs {
+                    scope.set_env(k, v);
+                    set_env(&mut state.config, k, v);
+                    msg.push_str(&format!(" {k}={v}"));
+                }
+                msg
+            }
+            Instruction::Arg(_) => {
+                let Instruction::Arg(raw) = &l.instruction else {
+                    unreachable!("expand keeps the instruction kind")
+                };
+                let Instruction::Arg(expanded) = &ins else {
+                    unreachable!("matched above")
+                };
+                let mut words = Vec::new();
+                let mut values = String::new();
+                for (d, e) in raw.iter().zip(expanded) {
+                    scope
+                        .declare(d, self.lexer)
+                        .map_err(|err| bad(err.to_string()))?;
+                    words.push(match &e.default {
+                        Some(v) => format!("{}={v}", d.name),
+                        None => d.name.clone(),
+                    });
+                    let v = crate::dockerfile::shell::Env::get(&*scope, &d.name).unwrap_or("");
+                    values.push_str(&format!("{}={v}\n", d.name));
+                }
+                let msg = format!("ARG {}", words.join(" "));
+                state.key = state.key.then(&[
+                    ("instruction", msg.as_bytes()),
+                    ("values", values.as_bytes()),
+                ]);
+                let clock = state.clock.clone();
+                state.history(msg, true, &clock);
+                return Ok(());
+            }
+            Instruction::Label(pairs) => {
+                let mut msg = String::from("LABEL");
+                let labels = state
+                    .config
+                    .runtime_mut()
+                    .labels
+                    .get_or_insert_with(BTreeMap::new);
+                for (k, v) in pairs {
+                    labels.insert(k.clone(), v.clone());
+                    msg.push_str(&format!(" {k}={v}"));
+                }
+                msg
+            }
+            Instruction::Maintainer(m) => {
+                state.config.author = Some(m.clone());
+                format!("MAINTAINER {m}")
+            }
+            Instruction::Expose(ports) => {
+                let mut these = BTreeMap::new();
+                for p in ports {
+                    for port in expose_ports(p).map_err(bad)? {
+                        these.insert(port, serde_json::json!({}));
+                    }
+                }
+                let all = state
+                    .config
+                    .runtime_mut()
+                    .exposed_ports
+                    .get_or_insert_with(BTreeMap::new);
+                all.extend(these.clone());
+                format!("EXPOSE {}", history::go_port_map(&these))
+            }
+            Instruction::Volume(vols) => {
+                let all = state
+                    .config
+                    .runtime_mut()
+                    .volumes
+                    .get_or_insert_with(BTreeMap::new);
+                for v in vols {
+                    all.insert(v.clone(), serde_json::json!({}));
+                }
+                format!("VOLUME {}", history::go_list(vols))
+            }
+            Instruction::User(u) => {
+                state.config.runtime_mut().user = Some(u.clone());
+                format!("USER {u}")
+            }
+            Instruction::Shell(sh) => {
+                state.config.runtime_mut().shell = Some(sh.clone());
+                format!("SHELL {}", history::go_list(sh))
+            }
+            Instruction::Stopsignal(sig) => {
+                state.config.runtime_mut().stop_signal = Some(sig.clone());
+                format!("STOPSIGNAL {sig}")
+            }
+            Instruction::Healthcheck(h) => {
+                let hc = oci::HealthConfig {
+                    test: Some(h.test.clone()),
+                    interval: h.interval,
+                    timeout: h.timeout,
+                    start_period: h.start_period,
+                    start_interval: h.start_interval,
+                    retries: h.retries,
+                    ..Default::default()
+                };
+                let msg = format!("HEALTHCHECK {}", history::go_healthcheck(&hc));
+                state.config.runtime_mut().healthcheck = Some(hc);
+                msg
+            }
+            Instruction::Cmd(c) => {
+                let args = with_shell(&state.config, c);
+                let rc = state.config.runtime_mut();
+                rc.cmd = Some(args.clone());
+                rc.args_escaped = Some(true);
+                state.cmd_set = true;
+                format!("CMD {}", history::go_quote_list(&args))
+            }
+            Instruction::Entrypoint(c) => {
+                let args = with_shell(&state.config, c);
+                let cmd_set = state.cmd_set;
+                let rc = state.config.runtime_mut();
+                rc.entrypoint = Some(args.clone());
+                if !cmd_set {
+                    rc.cmd = None;
+                }
+                format!("ENTRYPOINT {}", history::go_quote_list(&args))
+            }
+            Instruction::Onbuild(expr) => {
+                state
+                    .config
+                    .runtime_mut()
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(expr.clone());
+                state.key = state.key.then(&[("onbuild", expr.as_bytes())]);
+                return Ok(());
+            }
+            Instruction::Workdir(dir) => {
+                let wd = join_workdir(
+                    state
+                        .config
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.working_dir.as_deref()),
+                    dir,
+                );
+                state.config.runtime_mut().working_dir = Some(wd.clone());
+                let msg = format!("WORKDIR {wd}");
+                if wd != "/" && !exists_in(&state.lowers(), &wd) {
+                    let id = self.next_id();
+                    let name = format!("{label} {}", l.original);
+                    return self.workdir(state, id, &name, &at, &wd, msg);
+                }
+                msg
+            }
+            Instruction::Run { .. } => {
+                let id = self.next_id();
+                let name = format!("{label} {}", l.original);
+                return self.run_step(state, scope, id, &name, &at, &ins);
+            }
+            Instruction::Copy { .. } | Instruction::Add { .. } => {
+                let id = self.next_id();
+                let name = format!("{label} {}", l.original);
+                return self.copy_step(stage, state, id, &name, &at, &ins);
+            }
+        };
+        state.key = state.key.then(&[("instruction", text.as_bytes())]);
+        let clock = state.clock.clone();
+        state.history(text, true, &clock);
+        Ok(())
+    }
+
+    /// A layer step: a cache hit replaces `state`; a miss runs `exec` in a scratch directory,
+    /// which returns the upper dir to commit as the layer.
+    fn layer_step(
+        &mut self,
+        state: &mut State,
+        key: Key,
+        id: usize,
+        created_by: String,
+        exec: impl FnOnce(&mut Self, &State, &mounts::Scratch, usize) -> Result<PathBuf, BuildError>,
+    ) -> Result<(), BuildError> {
+        let started = Instant::now();
+        if !self.opts.no_cache
+            && let Some(hit) = self.lookup(&key, state.cmd_set)
+        {
+            *state = hit;
+            self.reporter.event(Event::Cached { id });
+            return Ok(());
+        }
+        let scratch = mounts::Scratch::new(self.store.root())?;
+        let upper = exec(self, state, &scratch, id)?;
+        self.commit_layer(state, &upper, created_by)?;
+        state.key = key;
+        let manifest = {
+            state.config.created = Some(state.clock.clone());
+            self.store.commit_image_on(&state.config, &state.layers)?
+        };
+        self.records.put(&state.key, &manifest.digest)?;
+        drop(scratch);
+        self.reporter.event(Event::Done {
+            id,
+            elapsed: started.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    /// The state a cache record gives, if it is usable.
+    fn lookup(&self, key: &Key, cmd_set: bool) -> Option<State> {
+        let digest = self.records.get(key)?;
+        let image = self
+            .store
+            .load_image(&Descriptor::new(&MediaType::OciManifest, digest, 0))
+            .ok()?;
+        let snapshots = self
+            .store
+            .snapshots()
+            .prepare(self.store.blobs(), &image)
+            .ok()?;
+        let clock = image
+            .config
+            .created
+            .clone()
+            .unwrap_or_else(|| self.now.clone());
+        Some(State {
+            config: image.config,
+            layers: image.manifest.layers,
+            snapshots,
+            key: key.clone(),
+            clock,
+            cmd_set,
+        })
+    }
+
+    /// Makes `upper` the next layer of `state` (nothing when it is empty) and adds the
+    /// history entry.
+    fn commit_layer(
+        &mut self,
+        state: &mut State,
+        upper: &Path,
+        created_by: String,
+    ) -> Result<(), BuildError> {
+        use error::IoAt;
+        let empty = std::fs::read_dir(upper)
+            .at("read directory", upper)?
+            .next()
+            .is_none();
+        let now = self.now.clone();
+        if !empty {
+            let ingest = self
+                .store
+                .blobs()
+                .ingest(store::Expected::any(), format!("layer of `{created_by}`"))?;
+            let clamp = self
+                .opts
+                .source_date_epoch
+                .and_then(|e| u64::try_from(e).ok());
+            let ingest =
+                store::flatten::write_diff(upper, ingest, clamp).at("write a layer of", upper)?;
+            let (diff_id, size) = ingest.commit()?;
+            state.config.rootfs.diff_ids.push(diff_id.clone());
+            let chain = store::image::chain_ids(&state.config.rootfs.diff_ids)
+                .pop()
+                .expect("one chain ID per diff ID, and there is one");
+            let dir = self.store.snapshots().adopt(&chain, upper)?;
+            state.snapshots.push(dir);
+            state
+                .layers
+                .push(Descriptor::new(&MediaType::OciLayer, diff_id, size));
+        }
+        state.history(created_by, empty, &now);
+        state.clock = now;
+        Ok(())
+    }
+}
+
+/// The PATH a RUN gets when the image sets none (BuildKit's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// RFC 3339 time of the build: `SOURCE_DATE_EPOCH` or now.
+fn timestamp(epoch: Option<i64>) -> String {
+    let t = epoch
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Sets `key=value` in the config env, replacing an existing entry in place.
+fn set_env(config: &mut ImageConfig, key: &str, value: &str) {
+    let env = config.runtime_mut().env.get_or_insert_with(Vec::new);
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+    {
+        Some(slot) => *slot = entry,
+        None => env.push(entry),
+    }
+}
+
+/// A command as it is stored and run: exec form as is, shell form through SHELL.
+fn with_shell(config: &ImageConfig, c: &crate::dockerfile::instructions::Command) -> Vec<String> {
+    use crate::dockerfile::instructions::Command;
+    match c {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut v = config
+                .config
+                .as_ref()
+                .and_then(|c| c.shell.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// `EXPOSE` words: `80`, `80/udp`, `8000-8002/tcp` (ranges expand, as nat.ParsePortSpecs does).
+fn expose_ports(word: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto `{proto}` in EXPOSE `{word}`"));
+    }
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("invalid port `{s}` in EXPOSE `{word}`"))
+    };
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(ports)?, num(ports)?),
+    };
+    if hi < lo {
+        return Err(format!("invalid port range in EXPOSE `{word}`"));
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// WORKDIR `dir` after `prev`: absolute, cleaned (Go's `path.Join("/", prev, dir)`).
+fn join_workdir(prev: Option<&str>, dir: &str) -> String {
+    let joined = if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        format!("/{}/{dir}", prev.unwrap_or(""))
+    };
+    clean(&joined)
+}
+
+/// Go's `path.Clean` for absolute paths.
+fn clean(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// True when `path` exists in the image made of `layers` (topmost first).
+fn exists_in(layers: &[PathBuf], path: &str) -> bool {
+    match store::apply::clean_path(path.trim_start_matches('/').as_bytes()) {
+        Ok(comps) if comps.is_empty() => true,
+        Ok(comps) => store::apply::lookup_in_layers(layers, &comps).is_some(),
+        Err(_) => false,
+    }
+}
+
+/// A file of the image made of `layers` (topmost first), as overlayfs would show it.
+fn image_file(layers: &[PathBuf], rel: &str) -> Option<String> {
+    let comps = store::apply::clean_path(rel.as_bytes()).ok()?;
+    let (path, meta) = store::apply::lookup_in_layers(layers, &comps)?;
+    if meta.is_file() {
+        std::fs::read_to_string(path).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workdir_and_ports() {
+        assert_eq!(join_workdir(None, "app"), "/app");
+        assert_eq!(join_workdir(Some("/srv"), "app/../x/."), "/srv/x");
+        assert_eq!(join_workdir(Some("/srv"), "/abs/"), "/abs");
+        assert_eq!(expose_ports("80").unwrap(), ["80/tcp"]);
+        assert_eq!(
+            expose_ports("8000-8001/UDP").unwrap(),
+            ["8000/udp", "8001/udp"]
+        );
+        assert!(expose_ports("x").is_err());
+    }
+}
