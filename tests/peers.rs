@@ -41,68 +41,12 @@ fn podman(t: &Path) -> Command {
     c
 }
 
-/// The test image: the busybox rootfs (the reference tree), its GNU tarball, and a hoist store
-/// holding it imported as `bb:test` with `CMD ["/bin/sh"]`.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    tar: PathBuf,
-    store: PathBuf,
-    tree: Tree,
-}
+/// The test image (see [`BusyboxImage`]), imported as `bb:test`.
+type Fixture = BusyboxImage;
 
 impl Fixture {
     fn new() -> Self {
-        let dir = tempdir();
-        let rootfs = busybox_rootfs(dir.path());
-        let tar = gnu_tar(&rootfs, &dir.path().join("rootfs.tar"));
-        let tree = dir_tree(&rootfs);
-        assert!(
-            tree.len() > 100,
-            "fixture too small: {} entries",
-            tree.len()
-        );
-        // The details the round trips must keep are really in the fixture.
-        let has = |f: &dyn Fn(&Node) -> bool| tree.values().any(f);
-        assert!(
-            has(&|n| n.mode & 0o4000 != 0)
-                && has(&|n| n.mode & 0o2000 != 0)
-                && has(&|n| n.mode & 0o1000 != 0),
-            "fixture lacks setuid/setgid/sticky"
-        );
-        assert!(
-            has(&|n| !n.links.is_empty()) && has(&|n| n.uid == 1000),
-            "fixture lacks hard links or owners"
-        );
-        assert!(
-            has(&|n| matches!(n.kind, Kind::Char(1, 3))) && has(&|n| n.kind == Kind::Fifo),
-            "fixture lacks device or FIFO"
-        );
-        assert!(
-            tree.keys().any(|p| p.len() > 100),
-            "fixture lacks a long path"
-        );
-        let store = dir.path().join("store");
-        let id = hoist_ok(
-            &store,
-            &[
-                "import",
-                tar.to_str().expect("utf-8"),
-                REF,
-                "--change",
-                r#"CMD ["/bin/sh"]"#,
-            ],
-        );
-        assert!(id.trim().starts_with("sha256:"), "import printed {id:?}");
-        Fixture {
-            _dir: dir,
-            tar,
-            store,
-            tree,
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        self._dir.path()
+        BusyboxImage::import(REF)
     }
 
     /// hoist's view of the image: (image ID, diff IDs).

@@ -8,42 +8,17 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
 use serde_json::Value;
 
-/// The busybox fixture imported into a hoist store as `bb:test`.
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: PathBuf,
-    tree: Tree,
-}
+/// The busybox fixture imported as `bb:test`.
+type Fixture = BusyboxImage;
 
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempdir();
-        let rootfs = busybox_rootfs(dir.path());
-        let tar = gnu_tar(&rootfs, &dir.path().join("rootfs.tar"));
-        let tree = dir_tree(&rootfs);
-        let store = dir.path().join("store");
-        hoist_ok(
-            &store,
-            &[
-                "import",
-                tar.to_str().unwrap(),
-                "bb:test",
-                "--change",
-                r#"CMD ["/bin/sh"]"#,
-            ],
-        );
-        Fixture { dir, store, tree }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
+fn fixture() -> Fixture {
+    BusyboxImage::import("bb:test")
 }
 
 /// A hoist command isolated from the machine's auth files.
@@ -122,8 +97,8 @@ fn push_then_pull_round_trip_keeps_the_rootfs_and_repush_compresses_nothing() {
         return;
     }
     let reg = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     let target = reg.repo("bb:1");
     let out = ok(with_args(
         hoist_cmd(&fx.store, &auth),
@@ -174,13 +149,13 @@ fn push_then_pull_round_trip_keeps_the_rootfs_and_repush_compresses_nothing() {
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), pushed);
 
     // A fresh store pulls it back: same digest, same rootfs, runnable config.
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     let out = ok(with_args(
         hoist_cmd(&store2, &auth),
         &["pull", "-q", &target],
     ));
     assert_eq!(out.trim(), pushed, "pull printed the pushed digest");
-    let tree = export_tree(&store2, &target, fx.path());
+    let tree = export_tree(&store2, &target, fx.dir());
     assert_same_tree("pulled rootfs", &fx.tree, &tree);
     let v: Value = serde_json::from_str(&hoist_ok(&store2, &["inspect", &target])).unwrap();
     assert_eq!(v[0]["Config"]["Cmd"][0], "/bin/sh", "{v}");
@@ -214,21 +189,21 @@ fn skopeo_reads_what_hoist_pushed_and_hoist_pulls_what_skopeo_pushed() {
         return;
     }
     let reg = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     ok(with_args(
         hoist_cmd(&fx.store, &auth),
         &["push", "-q", "bb:test", &reg.repo("from-hoist:1")],
     ));
     // hoist push -> skopeo copy to an OCI dir -> umoci unpack: the same rootfs.
-    let layout = fx.path().join("layout");
+    let layout = fx.dir().join("layout");
     run_ok(Command::new("skopeo").args([
         "copy",
         "--src-tls-verify=false",
         &format!("docker://{}", reg.repo("from-hoist:1")),
         &format!("oci:{}:x", layout.display()),
     ]));
-    let bundle = fx.path().join("bundle");
+    let bundle = fx.dir().join("bundle");
     run_ok(
         Command::new("umoci")
             .arg("unpack")
@@ -243,7 +218,7 @@ fn skopeo_reads_what_hoist_pushed_and_hoist_pulls_what_skopeo_pushed() {
     );
 
     // skopeo push (from hoist's OCI archive, gzip-compressed by skopeo) -> hoist pull.
-    let archive = fx.path().join("bb.oci.tar");
+    let archive = fx.dir().join("bb.oci.tar");
     hoist_ok(
         &fx.store,
         &[
@@ -262,12 +237,12 @@ fn skopeo_reads_what_hoist_pushed_and_hoist_pulls_what_skopeo_pushed() {
         &format!("oci-archive:{}", archive.display()),
         &format!("docker://{}", reg.repo("from-skopeo:1")),
     ]));
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     ok(with_args(
         hoist_cmd(&store2, &auth),
         &["pull", "-q", &reg.repo("from-skopeo:1")],
     ));
-    let tree = export_tree(&store2, &reg.repo("from-skopeo:1"), fx.path());
+    let tree = export_tree(&store2, &reg.repo("from-skopeo:1"), fx.dir());
     assert_same_tree("hoist pull of skopeo's push", &fx.tree, &tree);
 }
 
@@ -278,13 +253,13 @@ fn index_pull_picks_the_platform() {
         return;
     }
     let reg = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     // A second image: the fixture plus a marker file.
-    let extra = fx.path().join("extra");
+    let extra = fx.dir().join("extra");
     std::fs::create_dir_all(extra.join("etc")).unwrap();
     std::fs::write(extra.join("etc/which"), "arm64\n").unwrap();
-    let extra_tar = gnu_tar(&extra, &fx.path().join("extra.tar"));
+    let extra_tar = gnu_tar(&extra, &fx.dir().join("extra.tar"));
     hoist_ok(
         &fx.store,
         &["import", extra_tar.to_str().unwrap(), "arm:test"],
@@ -332,7 +307,7 @@ fn index_pull_picks_the_platform() {
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": entries,
     });
-    let index_file = fx.path().join("index.json");
+    let index_file = fx.dir().join("index.json");
     std::fs::write(&index_file, serde_json::to_vec(&index).unwrap()).unwrap();
     run_ok(Command::new("curl").args([
         "-fsS",
@@ -345,23 +320,23 @@ fn index_pull_picks_the_platform() {
         &format!("http://{}/v2/multi/manifests/both", reg.addr),
     ]));
     let multi = reg.repo("multi:both");
-    let store_arm = fx.path().join("store-arm");
+    let store_arm = fx.dir().join("store-arm");
     ok(with_args(
         hoist_cmd(&store_arm, &auth),
         &["pull", "-q", "--platform", "linux/arm64", &multi],
     ));
-    let tree = export_tree(&store_arm, &multi, fx.path());
+    let tree = export_tree(&store_arm, &multi, fx.dir());
     assert!(
         tree.contains_key("etc/which"),
         "arm64 pull got the wrong image"
     );
     if std::env::consts::ARCH == "x86_64" {
-        let store_host = fx.path().join("store-host");
+        let store_host = fx.dir().join("store-host");
         ok(with_args(
             hoist_cmd(&store_host, &auth),
             &["pull", "-q", &multi],
         ));
-        let tree = export_tree(&store_host, &multi, fx.path());
+        let tree = export_tree(&store_host, &multi, fx.dir());
         assert!(
             !tree.contains_key("etc/which"),
             "host pull got the arm64 image"
@@ -369,7 +344,7 @@ fn index_pull_picks_the_platform() {
     }
     let out = output(
         with_args(
-            hoist_cmd(&fx.path().join("store-s390x"), &auth),
+            hoist_cmd(&fx.dir().join("store-s390x"), &auth),
             &["pull", "-q", "--platform", "linux/s390x", &multi],
         ),
         None,
@@ -388,8 +363,8 @@ fn docker_pulls_and_runs_what_hoist_pushed() {
         return;
     }
     let reg = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     let target = reg.repo("for-docker:1");
     ok(with_args(
         hoist_cmd(&fx.store, &auth),
@@ -424,8 +399,8 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
         dir.path().join("htpasswd").display()
     );
     let reg = Registry::start_in(dir, &yaml, false);
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     let target = reg.repo("private/bb:1");
 
     // Anonymous: refused, with the registry's words and a hint.
@@ -442,13 +417,7 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
     assert!(err.contains("hoist login"), "{err}");
 
     // A wrong password fails clearly and writes nothing.
-    let out = output(
-        with_args(
-            hoist_cmd(&fx.store, &auth),
-            &["login", "-u", "alice", "--password-stdin", &reg.addr],
-        ),
-        Some("wrong\n"),
-    );
+    let out = login(&fx, &auth, &reg.addr, "alice", "wrong");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -459,13 +428,7 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
     assert!(!auth.exists());
 
     // The right one is stored and used by push and pull.
-    let out = output(
-        with_args(
-            hoist_cmd(&fx.store, &auth),
-            &["login", "-u", "alice", "--password-stdin", &reg.addr],
-        ),
-        Some("s3cret-pw\n"),
-    );
+    let out = login(&fx, &auth, &reg.addr, "alice", "s3cret-pw");
     assert!(
         out.status.success(),
         "{}",
@@ -477,7 +440,7 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
         hoist_cmd(&fx.store, &auth),
         &["push", "-q", "bb:test", &target],
     ));
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     ok(with_args(
         hoist_cmd(&store2, &auth),
         &["pull", "-q", &target],
@@ -485,7 +448,7 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
     assert_same_tree(
         "pulled with basic auth",
         &fx.tree,
-        &export_tree(&store2, &target, fx.path()),
+        &export_tree(&store2, &target, fx.dir()),
     );
     // skopeo agrees the credentials in the file work.
     if has_tool("skopeo") {
@@ -553,6 +516,17 @@ fn hoist_env(root: &Path, auth: &Path, env: &[(&str, &str)], args: &[&str]) -> O
     output(c, None)
 }
 
+/// `hoist login -u USER --password-stdin REGISTRY` with `password` on stdin.
+fn login(fx: &Fixture, auth: &Path, registry: &str, user: &str, password: &str) -> Output {
+    output(
+        with_args(
+            hoist_cmd(&fx.store, auth),
+            &["login", "-u", user, "--password-stdin", registry],
+        ),
+        Some(&format!("{password}\n")),
+    )
+}
+
 fn assert_ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -571,17 +545,11 @@ fn token_auth_with_one_token_for_target_and_mount_source() {
     let dir = Registry::prepare();
     let yaml = ts.registry_yaml(&dir.path().join("token.crt"));
     let reg = Registry::start_in(dir, &yaml, false);
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
 
     // A wrong password: the token server refuses, the message names the registry.
-    let out = output(
-        with_args(
-            hoist_cmd(&fx.store, &auth),
-            &["login", "-u", "bob", "--password-stdin", &reg.addr],
-        ),
-        Some("nope\n"),
-    );
+    let out = login(&fx, &auth, &reg.addr, "bob", "nope");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -590,13 +558,7 @@ fn token_auth_with_one_token_for_target_and_mount_source() {
     );
     assert!(!err.contains("nope"), "{err}");
 
-    let out = output(
-        with_args(
-            hoist_cmd(&fx.store, &auth),
-            &["login", "-u", "bob", "--password-stdin", &reg.addr],
-        ),
-        Some("hunter2-pw\n"),
-    );
+    let out = login(&fx, &auth, &reg.addr, "bob", "hunter2-pw");
     assert_ok(&out, "login");
     assert_ok(
         &hoist_env(
@@ -633,7 +595,7 @@ fn token_auth_with_one_token_for_target_and_mount_source() {
         "no token request held both scopes:\n{}",
         reqs.join("\n")
     );
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     assert_ok(
         &hoist_env(&store2, &auth, &[], &["pull", "-q", &reg.repo("team/b:1")]),
         "pull b",
@@ -641,12 +603,12 @@ fn token_auth_with_one_token_for_target_and_mount_source() {
     assert_same_tree(
         "pulled with a token",
         &fx.tree,
-        &export_tree(&store2, &reg.repo("team/b:1"), fx.path()),
+        &export_tree(&store2, &reg.repo("team/b:1"), fx.dir()),
     );
     // Without credentials the registry refuses, and the error says so.
     let out = hoist_env(
-        &fx.path().join("store3"),
-        &fx.path().join("none.json"),
+        &fx.dir().join("store3"),
+        &fx.dir().join("none.json"),
         &[],
         &["pull", "-q", &reg.repo("team/b:1")],
     );
@@ -664,9 +626,9 @@ fn tls_with_a_custom_ca_from_certs_d() {
     let dir = Registry::prepare();
     common::regtools::write_registry_tls(dir.path(), &pki);
     let reg = Registry::start_in(dir, "", true);
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
-    let certs = common::regtools::certs_d(fx.path(), &reg.addr, &pki);
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
+    let certs = common::regtools::certs_d(fx.dir(), &reg.addr, &pki);
     let certs = certs.to_str().unwrap();
     // Without the CA: refused, with a hint about certs.d.
     let out = hoist_env(
@@ -691,7 +653,7 @@ fn tls_with_a_custom_ca_from_certs_d() {
         ),
         "push over TLS",
     );
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     assert_ok(
         &hoist_env(
             &store2,
@@ -704,15 +666,15 @@ fn tls_with_a_custom_ca_from_certs_d() {
     assert_same_tree(
         "pulled over TLS",
         &fx.tree,
-        &export_tree(&store2, &reg.repo("tls:1"), fx.path()),
+        &export_tree(&store2, &reg.repo("tls:1"), fx.dir()),
     );
 }
 
-/// A registry with the fixture pushed as `bb:1`, and a fault proxy in front of it.
-fn faulty(faults: common::regtools::Faults) -> (Registry, common::regtools::FaultProxy, Fixture) {
+/// A registry of the test's own with the fixture pushed as `bb:1`.
+fn pushed() -> (Registry, Fixture) {
     let reg = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     assert_ok(
         &hoist_env(
             &fx.store,
@@ -722,14 +684,20 @@ fn faulty(faults: common::regtools::Faults) -> (Registry, common::regtools::Faul
         ),
         "push",
     );
+    (reg, fx)
+}
+
+/// [`pushed`], with a fault proxy in front of the registry.
+fn faulty(faults: common::regtools::Faults) -> (Registry, common::regtools::FaultProxy, Fixture) {
+    let (reg, fx) = pushed();
     let proxy = common::regtools::FaultProxy::start(&reg.addr, faults);
     (reg, proxy, fx)
 }
 
 fn pull_via(proxy: &common::regtools::FaultProxy, fx: &Fixture, store: &str) -> Output {
     hoist_env(
-        &fx.path().join(store),
-        &fx.path().join("auth.json"),
+        &fx.dir().join(store),
+        &fx.dir().join("auth.json"),
         &[],
         &["pull", "-q", &format!("{}/bb:1", proxy.addr)],
     )
@@ -757,15 +725,15 @@ fn faults_500_and_429_are_retried() {
         proxy.log()
     );
     let tree = export_tree(
-        &fx.path().join("s1"),
+        &fx.dir().join("s1"),
         &format!("{}/bb:1", proxy.addr),
-        fx.path(),
+        fx.dir(),
     );
     assert_same_tree("pulled through faults", &fx.tree, &tree);
     // Push through them too.
     let out = hoist_env(
         &fx.store,
-        &fx.path().join("auth.json"),
+        &fx.dir().join("auth.json"),
         &[],
         &["push", "-q", "bb:test", &format!("{}/again:1", proxy.addr)],
     );
@@ -789,9 +757,9 @@ fn faults_cut_blob_resumes_with_range_or_restarts() {
         proxy.log()
     );
     let tree = export_tree(
-        &fx.path().join("s1"),
+        &fx.dir().join("s1"),
         &format!("{}/bb:1", proxy.addr),
-        fx.path(),
+        fx.dir(),
     );
     assert_same_tree("pulled after a cut", &fx.tree, &tree);
 
@@ -805,9 +773,9 @@ fn faults_cut_blob_resumes_with_range_or_restarts() {
         "pull with a cut and Range ignored",
     );
     let tree = export_tree(
-        &fx.path().join("s2"),
+        &fx.dir().join("s2"),
         &format!("{}/bb:1", proxy.addr),
-        fx.path(),
+        fx.dir(),
     );
     assert_same_tree("pulled after a restart", &fx.tree, &tree);
 }
@@ -825,7 +793,7 @@ fn faults_wrong_digest_is_refused_and_nothing_is_committed() {
     assert!(!out.status.success(), "a corrupted blob was accepted");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mismatch") && err.contains("sha256:"), "{err}");
-    let store = fx.path().join("s1");
+    let store = fx.dir().join("s1");
     assert_eq!(
         hoist_ok(&store, &["images", "-q"]).trim(),
         "",
@@ -849,13 +817,13 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
     if !have_registry() {
         return;
     }
-    let (reg, proxy, fx) = faulty(common::regtools::Faults {
+    let (_reg, proxy, fx) = faulty(common::regtools::Faults {
         refuse_mount: true,
         chunk_max: Some(256 << 10),
         ..Default::default()
     });
-    let auth = fx.path().join("auth.json");
-    // Known in `bb` on the same registry: a mount is tried, refused (202), then uploaded.
+    let auth = fx.dir().join("auth.json");
+    // A push through the proxy: the layer (about 1 MB) goes in chunks under the cap.
     let out = hoist_env(
         &fx.store,
         &auth,
@@ -868,11 +836,10 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
             &format!("{}/other:1", proxy.addr),
         ],
     );
-    // The store remembered the blob in reg.addr/bb; through the proxy the registry name
-    // differs, so record it under the proxy's name first by pulling through it.
     assert_ok(&out, "push through the proxy");
-    let _ = reg;
-    let store2 = fx.path().join("s2");
+    // A store that pulled `bb` through the proxy knows the layer is in PROXY/bb, so pushing it
+    // to PROXY/third tries a mount first; the proxy makes the registry refuse it (202).
+    let store2 = fx.dir().join("s2");
     assert_ok(&pull_via(&proxy, &fx, "s2"), "pull through the proxy");
     let out = hoist_env(
         &store2,
@@ -890,7 +857,12 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
         &out,
         &format!("push with a refused mount:\n{}", proxy.log()),
     );
-    assert!(proxy.count("refuse_mount") >= 1, "{}", proxy.log());
+    assert_eq!(proxy.count("refuse_mount"), 1, "{}", proxy.log());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Pushed (chunked)") && !err.contains("Mounted"),
+        "the refused mount did not fall back to an upload:\n{err}"
+    );
     assert_eq!(
         proxy.count("416"),
         0,
@@ -910,7 +882,7 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
         proxy.log()
     );
     assert!(proxy.count("monolithic_put") <= 2, "{}", proxy.log());
-    let store3 = fx.path().join("s3");
+    let store3 = fx.dir().join("s3");
     let out = hoist_env(
         &store3,
         &auth,
@@ -918,7 +890,7 @@ fn faults_refused_mount_falls_back_and_chunk_cap_is_respected() {
         &["pull", "-q", &format!("{}/third:1", proxy.addr)],
     );
     assert_ok(&out, "pull what was pushed in chunks");
-    let tree = export_tree(&store3, &format!("{}/third:1", proxy.addr), fx.path());
+    let tree = export_tree(&store3, &format!("{}/third:1", proxy.addr), fx.dir());
     assert_same_tree("pushed in chunks", &fx.tree, &tree);
 }
 
@@ -929,8 +901,8 @@ fn mirror_from_the_config_file_is_tried_first() {
     }
     let origin = Registry::start();
     let mirror = Registry::start();
-    let fx = Fixture::new();
-    let auth = fx.path().join("auth.json");
+    let fx = fixture();
+    let auth = fx.dir().join("auth.json");
     assert_ok(
         &hoist_env(
             &fx.store,
@@ -948,7 +920,7 @@ fn mirror_from_the_config_file_is_tried_first() {
             .to_string(),
     )
     .unwrap();
-    let store2 = fx.path().join("store2");
+    let store2 = fx.dir().join("store2");
     let out = hoist_env(
         &store2,
         &auth,
@@ -957,14 +929,70 @@ fn mirror_from_the_config_file_is_tried_first() {
     );
     assert_ok(&out, "pull through the mirror");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(&origin.repo("lib/bb@sha256:")));
-    let tree = export_tree(&store2, &origin.repo("lib/bb:1"), fx.path());
+    let tree = export_tree(&store2, &origin.repo("lib/bb:1"), fx.dir());
     assert_same_tree("pulled from the mirror", &fx.tree, &tree);
     std::fs::remove_file(&config).unwrap();
     let out = hoist_env(
-        &fx.path().join("store3"),
+        &fx.dir().join("store3"),
         &auth,
         &[],
         &["pull", "-q", &origin.repo("lib/bb:1")],
     );
     assert!(!out.status.success(), "the origin has no such image");
+}
+
+/// A pulled image keeps its compressed layers: committing a container made from it, and pushing
+/// the result, must work on top of them.
+#[test]
+fn commit_and_push_on_top_of_a_pulled_image() {
+    if !have_registry() || !require(is_root(), "root (namespaces, overlay)") {
+        return;
+    }
+    let (reg, fx) = pushed();
+    let auth = fx.dir().join("auth.json");
+    let store2 = fx.dir().join("store2");
+    assert_ok(
+        &hoist_env(&store2, &auth, &[], &["pull", "-q", &reg.repo("bb:1")]),
+        "pull",
+    );
+    hoist_ok(
+        &store2,
+        &[
+            "run",
+            "--name",
+            "c1",
+            &reg.repo("bb:1"),
+            "sh",
+            "-c",
+            "echo changed > /new",
+        ],
+    );
+    hoist_ok(&store2, &["commit", "c1", "committed:1"]);
+    let out = hoist_ok(&store2, &["run", "--rm", "committed:1", "cat", "/new"]);
+    assert_eq!(out, "changed\n");
+    assert_ok(
+        &hoist_env(
+            &store2,
+            &auth,
+            &[],
+            &["push", "-q", "committed:1", &reg.repo("committed:1")],
+        ),
+        "push of the commit",
+    );
+    let store3 = fx.dir().join("store3");
+    assert_ok(
+        &hoist_env(
+            &store3,
+            &auth,
+            &[],
+            &["pull", "-q", &reg.repo("committed:1")],
+        ),
+        "pull of the commit",
+    );
+    let tree = export_tree(&store3, &reg.repo("committed:1"), fx.dir());
+    assert!(tree.contains_key("new"), "the committed file is missing");
+    assert!(
+        tree.contains_key("bin/busybox"),
+        "the base layer is missing"
+    );
 }

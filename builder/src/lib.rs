@@ -6,3 +6,4 @@ pub mod call;
 pub mod copy;
 pub mod dockerfile;
 pub mod exec;
+mod go;

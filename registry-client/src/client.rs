@@ -27,7 +27,7 @@ use crate::auth::{
     normalize_registry, parse_challenges, preferred_challenge, token_request,
 };
 use crate::error::{Context, Operation, RegistryError, Target, from_response, sanitize_text};
-use crate::retry::{HostHealth, RetryPolicy, Retryable, classify, parse_retry_after};
+use crate::retry::{HostHealth, RetryPolicy, classify, parse_retry_after};
 
 /// How long one `/v2/` ping may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
@@ -132,11 +132,6 @@ impl Host {
     pub fn base(&self) -> &str {
         &self.base
     }
-
-    /// The connection pool, for requests that carry no registry credentials (redirects).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
 }
 
 /// A registry client: connection pools, credentials, tokens and retry state, shared by every
@@ -235,23 +230,33 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// True when `err`'s chain holds a certificate verification failure (the server speaks TLS but
-/// is not trusted), as opposed to a server that does not speak TLS at all.
-fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
+/// The rustls error in `err`'s source chain (also inside an `io::Error`), if any: the
+/// handshake failed, as opposed to nothing answering at all.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref::<rustls::Error>() {
-            return true;
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && is_certificate_error(inner)
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| rustls_error(i))
         {
-            return true;
+            return Some(inner);
         }
         cur = e.source();
     }
-    false
+    None
+}
+
+/// True when the server speaks TLS but its certificate is not trusted (as opposed to a server
+/// that does not speak TLS at all).
+fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        rustls_error(err),
+        Some(rustls::Error::InvalidCertificate(_))
+    )
 }
 
 /// Installs ring as rustls' process-wide crypto provider (once).
@@ -262,9 +267,8 @@ fn install_crypto_provider() {
     });
 }
 
-/// The outcome of [`Client::send`] when the response is an error the caller may want to
-/// inspect: the response is handed back for any status that is neither retried nor an auth
-/// failure.
+/// A registry's answer, as [`Client::send`] hands it back: any status that is neither retried
+/// nor an auth failure.
 pub type Response = reqwest::Response;
 
 impl Client {
@@ -423,7 +427,7 @@ impl Client {
                 Ok(resp) => return Ok(resp),
                 // Nothing listening yet, or a timeout: retry. A TLS or protocol mismatch is
                 // an answer in itself.
-                Err(e) if (e.is_connect() && !is_tls_error(&e)) || e.is_timeout() => {
+                Err(e) if (e.is_connect() && rustls_error(&e).is_none()) || e.is_timeout() => {
                     match backoff.next_delay(None) {
                         Some(d) => tokio::time::sleep(d).await,
                         None => return Err(e),
@@ -694,25 +698,6 @@ impl Client {
     }
 }
 
-/// True when a connection failed in the TLS handshake (rather than not connecting at all).
-fn is_tls_error(e: &reqwest::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
 fn token_error_detail(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     v.get("details")
@@ -760,11 +745,6 @@ pub async fn error_from(
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
     from_response(&host.name, repository, op, status, &body)
-}
-
-/// Whether a class of failure was a throttle (for callers that log it).
-pub fn is_throttle(class: Retryable) -> bool {
-    class == Retryable::Throttled
 }
 
 #[cfg(test)]

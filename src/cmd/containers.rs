@@ -138,7 +138,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> Result<()> {
         comment: a.message.clone(),
         ..History::default()
     });
-    let desc = store.commit_image(&config)?;
+    let desc = store.commit_image(&config, &image.manifest.layers)?;
     let refs: Vec<Reference> = match &a.reference {
         Some(s) => {
             vec![Reference::parse_docker(s).with_context(|| format!("invalid image name `{s}`"))?]

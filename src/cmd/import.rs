@@ -75,7 +75,7 @@ pub fn run(store: &Store, a: ImportArgs) -> Result<()> {
         }]),
         ..ImageConfig::default()
     };
-    let desc = store.commit_image(&config)?;
+    let desc = store.commit_image(&config, &[])?;
     store.tag(&desc, &refs)?;
     let id = oci::Digest::of(&oci::to_canonical_vec(&config)?);
     super::stdout_lines([id.to_string()])

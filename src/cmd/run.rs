@@ -71,8 +71,8 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
     let user_spec = a.user.as_deref().or(rc.user.as_deref()).unwrap_or("");
     let user = runtime_lite::user::resolve(
         user_spec,
-        image_file(&layers, "etc/passwd").as_deref(),
-        image_file(&layers, "etc/group").as_deref(),
+        store::apply::read_file_in_layers(&layers, "etc/passwd").as_deref(),
+        store::apply::read_file_in_layers(&layers, "etc/group").as_deref(),
         &[],
     )?;
     let home = user.home.clone();
@@ -216,18 +216,6 @@ fn command(
         );
     }
     Ok(argv)
-}
-
-/// A file of the image (`etc/passwd`), read from its snapshots as overlayfs would show it.
-/// `layers` are topmost first.
-fn image_file(layers: &[PathBuf], rel: &str) -> Option<String> {
-    let comps = store::apply::clean_path(rel.as_bytes()).ok()?;
-    let (path, meta) = store::apply::lookup_in_layers(layers, &comps)?;
-    if meta.is_file() {
-        std::fs::read_to_string(path).ok()
-    } else {
-        None
-    }
 }
 
 /// cgroup limits from the flags; `None` when no limit is asked for.

@@ -5,7 +5,7 @@
 //! (and restarts when the registry ignores it). Raw manifest bytes are stored as they came, so
 //! the image keeps its registry digest.
 
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -68,7 +68,6 @@ async fn open_repo(
     what: &str,
 ) -> Result<(Repository, FetchedManifest)> {
     let registry = reference.domain();
-    let mut last = None;
     for mirror in client.mirrors(registry) {
         let attempt = async {
             let repo = Repository::open(client, mirror, reference.path(), false, &[]).await?;
@@ -77,13 +76,9 @@ async fn open_repo(
         };
         match attempt.await {
             Ok(found) => return Ok(found),
-            Err(e) => {
-                tracing::info!("mirror {mirror}: {e}; trying the next");
-                last = Some(e);
-            }
+            Err(e) => tracing::info!("mirror {mirror}: {e}; trying the next"),
         }
     }
-    let _ = last;
     let repo = Repository::open(client, registry, reference.path(), false, &[]).await?;
     let m = repo.get_manifest(what).await?;
     Ok((repo, m))
@@ -530,15 +525,13 @@ impl Read for GrowingReader {
                 s = self.feed.cv.wait(s).unwrap_or_else(PoisonError::into_inner);
             }
         };
-        if avail == 0 {
-            // Done: whatever is left in the file (written before the final state) is read.
-            self.file.seek(SeekFrom::Start(self.pos))?;
-            let n = self.file.read(buf)?;
-            self.pos += n as u64;
-            return Ok(n);
-        }
-        let want = buf.len().min(avail as usize);
-        self.file.seek(SeekFrom::Start(self.pos))?;
+        // The file is read in order through its own descriptor, so its offset is `pos`. When
+        // the download is done (`avail` 0), whatever is left in the file is read.
+        let want = if avail == 0 {
+            buf.len()
+        } else {
+            buf.len().min(avail as usize)
+        };
         let n = self.file.read(&mut buf[..want])?;
         self.pos += n as u64;
         Ok(n)

@@ -75,32 +75,35 @@ pub fn push(
 /// compressed (once, remembered).
 fn compressed_layers(store: &Store, image: &Image, opts: &PushOptions) -> Result<Vec<Descriptor>> {
     let algo = opts.compression.name();
-    let todo: Vec<(usize, Descriptor)> =
-        image.manifest.layers.iter().cloned().enumerate().collect();
-    let results: Vec<Result<(usize, Descriptor)>> = std::thread::scope(|s| {
+    let media = match opts.compression {
+        Compression::Gzip => MediaType::OciLayerGzip,
+        Compression::Zstd => MediaType::OciLayerZstd,
+    };
+    let mut out = image.manifest.layers.clone();
+    // Uncompressed layers not compressed before; the others are pushed as they are.
+    let mut todo = Vec::new();
+    for (i, layer) in out.iter_mut().enumerate() {
+        let mt = MediaType::parse(&layer.media_type);
+        if mt.layer_compression() != Some(oci::media_type::Compression::None) {
+            continue;
+        }
+        match store.compressed_layer(&layer.digest, algo) {
+            Some((d, size)) => *layer = Descriptor::new(&media, d, size),
+            None => todo.push(i),
+        }
+    }
+    let done: Vec<Result<(usize, Digest, u64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = todo
-            .into_iter()
-            .map(|(i, layer)| {
-                s.spawn(move || -> Result<(usize, Descriptor)> {
-                    let mt = MediaType::parse(&layer.media_type);
-                    if mt.layer_compression() != Some(oci::media_type::Compression::None) {
-                        return Ok((i, layer));
-                    }
-                    let diff_id = layer.digest.clone();
-                    let media = match opts.compression {
-                        Compression::Gzip => MediaType::OciLayerGzip,
-                        Compression::Zstd => MediaType::OciLayerZstd,
-                    };
-                    if let Some((d, size)) = store.compressed_layer(&diff_id, algo) {
-                        return Ok((i, Descriptor::new(&media, d, size)));
-                    }
-                    let item = opts
-                        .progress
-                        .item(diff_id.short(), "Compressing", layer.size);
-                    let (d, size) = compress(store, &diff_id, opts)?;
-                    store.set_compressed_layer(&diff_id, algo, &d, size)?;
+            .iter()
+            .map(|&i| {
+                let diff_id = out[i].digest.clone();
+                let size = out[i].size;
+                s.spawn(move || -> Result<(usize, Digest, u64)> {
+                    let item = opts.progress.item(diff_id.short(), "Compressing", size);
+                    let (d, csize) = compress(store, &diff_id, opts)?;
+                    store.set_compressed_layer(&diff_id, algo, &d, csize)?;
                     item.finish("Compressed");
-                    Ok((i, Descriptor::new(&media, d, size)))
+                    Ok((i, d, csize))
                 })
             })
             .collect();
@@ -112,12 +115,11 @@ fn compressed_layers(store: &Store, image: &Image, opts: &PushOptions) -> Result
             })
             .collect()
     });
-    let mut out: Vec<Option<Descriptor>> = vec![None; image.manifest.layers.len()];
-    for r in results {
-        let (i, d) = r?;
-        out[i] = Some(d);
+    for r in done {
+        let (i, d, size) = r?;
+        out[i] = Descriptor::new(&media, d, size);
     }
-    Ok(out.into_iter().flatten().collect())
+    Ok(out)
 }
 
 fn compress(store: &Store, diff_id: &Digest, opts: &PushOptions) -> Result<(Digest, u64)> {

@@ -770,6 +770,19 @@ impl Applier<'_> {
     }
 }
 
+/// The contents of the regular file `rel` (`etc/passwd`) of the image made of snapshot
+/// `layers` (topmost first), as overlayfs would show it; `None` when it is missing, not a
+/// regular file or unreadable.
+pub fn read_file_in_layers(layers: &[PathBuf], rel: &str) -> Option<String> {
+    let comps = clean_path(rel.trim_start_matches('/').as_bytes()).ok()?;
+    let (path, meta) = lookup_in_layers(layers, &comps)?;
+    if meta.is_file() {
+        std::fs::read_to_string(path).ok()
+    } else {
+        None
+    }
+}
+
 /// Looks `comps` up in snapshot `layers` (topmost first) as overlayfs would: the topmost layer that has it
 /// wins; a whiteout, a non-directory ancestor or an opaque ancestor hides the layers below.
 pub fn lookup_in_layers(
@@ -873,7 +886,9 @@ fn remove_dir_contents(dir: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-fn parse_pax_time(s: &str) -> Option<(i64, i64)> {
+/// A PAX time (`mtime`, `atime` records): seconds with an optional fraction, as (seconds,
+/// nanoseconds).
+pub fn parse_pax_time(s: &str) -> Option<(i64, i64)> {
     let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
     let sec: i64 = sec.parse().ok()?;
     let mut nsec: i64 = 0;

@@ -188,25 +188,11 @@ impl Store {
         Err(StoreError::ImageNotFound(what.to_string()))
     }
 
-    /// Writes a config and an OCI manifest for layers already in the store (uncompressed tars,
-    /// digest = diff ID). Returns the manifest descriptor; nothing is tagged.
-    pub fn commit_image(&self, config: &ImageConfig) -> Result<Descriptor> {
-        let config_raw = oci::to_canonical_vec(config).map_err(|e| StoreError::Json {
-            what: "image config".to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut layers = Vec::with_capacity(config.rootfs.diff_ids.len());
-        for diff_id in &config.rootfs.diff_ids {
-            let size = self.blobs.size(diff_id)?;
-            layers.push(Descriptor::new(&MediaType::OciLayer, diff_id.clone(), size));
-        }
-        self.commit_manifest(&config_raw, layers)
-    }
-
-    /// Like [`Store::commit_image`] for an image built on `base` (the manifest layers of its
-    /// base image, which may be compressed blobs): the first `base.len()` diff IDs use those
-    /// descriptors, the rest are uncompressed layer blobs (digest = diff ID).
-    pub fn commit_image_on(&self, config: &ImageConfig, base: &[Descriptor]) -> Result<Descriptor> {
+    /// Writes `config` and an OCI manifest for an image built on `base` (the manifest layers of
+    /// its base image, which may be compressed blobs; empty for none): the first `base.len()`
+    /// diff IDs use those descriptors, the rest are uncompressed layer blobs already in the
+    /// store (digest = diff ID). Returns the manifest descriptor; nothing is tagged.
+    pub fn commit_image(&self, config: &ImageConfig, base: &[Descriptor]) -> Result<Descriptor> {
         let config_raw = oci::to_canonical_vec(config).map_err(|e| StoreError::Json {
             what: "image config".to_string(),
             reason: e.to_string(),

@@ -103,17 +103,7 @@ impl Snapshots {
             let _ = remove_all(&tmp);
             return Err(e);
         }
-        match std::fs::rename(&tmp, &final_dir) {
-            Ok(()) => {}
-            Err(_) if final_dir.join("fs").is_dir() => {
-                let _ = remove_all(&tmp);
-            }
-            Err(e) => {
-                let _ = remove_all(&tmp);
-                return Err(e).at("rename", &final_dir);
-            }
-        }
-        Ok(final_dir.join("fs"))
+        publish(&tmp, &final_dir)
     }
 
     /// Makes the directory `fs` (on the store's filesystem, e.g. an overlay upper dir) snapshot
@@ -128,17 +118,7 @@ impl Snapshots {
         let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
         std::fs::create_dir_all(&tmp).at("create directory", &tmp)?;
         std::fs::rename(fs, tmp.join("fs")).at("rename", fs)?;
-        match std::fs::rename(&tmp, &final_dir) {
-            Ok(()) => {}
-            Err(_) if final_dir.join("fs").is_dir() => {
-                let _ = remove_all(&tmp);
-            }
-            Err(e) => {
-                let _ = remove_all(&tmp);
-                return Err(e).at("rename", &final_dir);
-            }
-        }
-        Ok(final_dir.join("fs"))
+        publish(&tmp, &final_dir)
     }
 
     /// Unpacks every layer of `image` that has no snapshot yet. Returns the snapshot dirs,
@@ -166,6 +146,22 @@ impl Snapshots {
         }
         Ok(dirs)
     }
+}
+
+/// Renames the complete snapshot `tmp` (holding `fs/`) to `final_dir`. When another process
+/// made the same snapshot first, theirs stays and `tmp` is removed: both succeed.
+fn publish(tmp: &Path, final_dir: &Path) -> Result<PathBuf> {
+    match std::fs::rename(tmp, final_dir) {
+        Ok(()) => {}
+        Err(_) if final_dir.join("fs").is_dir() => {
+            let _ = remove_all(tmp);
+        }
+        Err(e) => {
+            let _ = remove_all(tmp);
+            return Err(e).at("rename", final_dir);
+        }
+    }
+    Ok(final_dir.join("fs"))
 }
 
 /// A reader that hashes what passes through it.

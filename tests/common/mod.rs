@@ -608,6 +608,77 @@ impl Drop for Dockerd {
     }
 }
 
+/// The test image: the busybox rootfs of [`busybox_rootfs`] (the reference tree, checked to hold
+/// every detail the round trips must keep), its GNU tarball, and a hoist store holding it
+/// imported with `CMD ["/bin/sh"]`; all in a temp dir removed on drop.
+pub struct BusyboxImage {
+    dir: tempfile::TempDir,
+    /// The rootfs tarball.
+    pub tar: PathBuf,
+    /// The hoist store holding the image.
+    pub store: PathBuf,
+    /// The rootfs tree the image must reproduce.
+    pub tree: Tree,
+}
+
+impl BusyboxImage {
+    /// Builds the rootfs and imports it as `reference`.
+    pub fn import(reference: &str) -> Self {
+        let dir = tempdir();
+        let rootfs = busybox_rootfs(dir.path());
+        let tar = gnu_tar(&rootfs, &dir.path().join("rootfs.tar"));
+        let tree = dir_tree(&rootfs);
+        assert!(
+            tree.len() > 100,
+            "fixture too small: {} entries",
+            tree.len()
+        );
+        // The details the round trips must keep are really in the fixture.
+        let has = |f: &dyn Fn(&Node) -> bool| tree.values().any(f);
+        assert!(
+            has(&|n| n.mode & 0o4000 != 0)
+                && has(&|n| n.mode & 0o2000 != 0)
+                && has(&|n| n.mode & 0o1000 != 0),
+            "fixture lacks setuid/setgid/sticky"
+        );
+        assert!(
+            has(&|n| !n.links.is_empty()) && has(&|n| n.uid == 1000),
+            "fixture lacks hard links or owners"
+        );
+        assert!(
+            has(&|n| matches!(n.kind, Kind::Char(1, 3))) && has(&|n| n.kind == Kind::Fifo),
+            "fixture lacks device or FIFO"
+        );
+        assert!(
+            tree.keys().any(|p| p.len() > 100),
+            "fixture lacks a long path"
+        );
+        let store = dir.path().join("store");
+        let id = hoist_ok(
+            &store,
+            &[
+                "import",
+                tar.to_str().expect("utf-8"),
+                reference,
+                "--change",
+                r#"CMD ["/bin/sh"]"#,
+            ],
+        );
+        assert!(id.trim().starts_with("sha256:"), "import printed {id:?}");
+        BusyboxImage {
+            dir,
+            tar,
+            store,
+            tree,
+        }
+    }
+
+    /// The temp dir, for the test's other files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is possible
 /// but unlikely).
 pub fn free_port() -> u16 {

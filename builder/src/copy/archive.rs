@@ -269,7 +269,7 @@ fn times<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<(Time, Time)> {
         .map(|t| (t as i64, 0));
     if let Some(pax) = entry.pax_extensions()? {
         for ext in pax.flatten() {
-            let parsed = ext.value().ok().and_then(parse_pax_time);
+            let parsed = ext.value().ok().and_then(store::apply::parse_pax_time);
             match (ext.key(), parsed) {
                 (Ok("mtime"), Some(t)) => mtime = t,
                 (Ok("atime"), Some(t)) => atime = Some(t),
@@ -279,16 +279,4 @@ fn times<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<(Time, Time)> {
     }
     let atime = atime.filter(|a| *a > mtime).unwrap_or(mtime);
     Ok((atime, mtime))
-}
-
-/// A PAX time: seconds with an optional fraction.
-fn parse_pax_time(s: &str) -> Option<Time> {
-    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
-    let sec: i64 = sec.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    let mut nsec = 0;
-    if !digits.is_empty() {
-        nsec = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
-    }
-    Some((sec, nsec))
 }

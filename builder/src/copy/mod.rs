@@ -44,7 +44,6 @@ mod apply;
 mod archive;
 mod digest;
 mod error;
-mod glob;
 mod paths;
 mod source;
 #[cfg(test)]

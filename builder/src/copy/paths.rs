@@ -9,32 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{CopyError, IoContext, is_missing};
-
-/// Go's `path.Clean`: collapses `//`, `.` and `..` lexically; `..` at the root of an absolute
-/// path is dropped. The empty path cleans to `.`.
-pub(crate) fn clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            part => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
+pub(crate) use crate::go::path::clean;
 
 /// A source path as BuildKit's frontend normalizes it (`NormalizePath("/", src)`): made absolute
 /// and cleaned, so `../x`, `./x/` and `/x` all mean `/x`.

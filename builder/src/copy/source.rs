@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{CopyError, IoContext, is_missing};
 use super::paths::{self, Above, Node, ResolveError, slash};
-use super::{EntryKind, Source, glob};
+use super::{EntryKind, Source};
 use crate::dockerfile::ignore::{MatchInfo, PatternMatcher};
 
 /// The `lstat` fields we use, copied out of `std::fs::Metadata`.
@@ -278,7 +278,7 @@ fn walk_matches(
     for (name, stat) in view.read_dir(&base.join(rel))? {
         let child = rel.join(&name);
         // Go's walk ignores a bad-pattern error: it is simply no match.
-        if glob::matches(pattern, paths::bytes(&child)).unwrap_or(false) {
+        if crate::go::glob::matches(pattern, paths::bytes(&child)).unwrap_or(false) {
             out.push(base.join(&child));
         } else if stat.is_dir() && child.components().count() < depth {
             walk_matches(view, base, &child, pattern, depth, out)?;

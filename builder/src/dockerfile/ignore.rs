@@ -111,7 +111,7 @@ pub fn read_ignore_file(bytes: &[u8]) -> Vec<String> {
         };
         let mut cleaned = String::new();
         if !pattern.is_empty() {
-            cleaned = go_clean(pattern);
+            cleaned = crate::go::path::clean(pattern);
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
@@ -315,7 +315,7 @@ impl PatternMatcher {
             if trimmed.is_empty() {
                 continue;
             }
-            let cleaned = go_clean(trimmed);
+            let cleaned = crate::go::path::clean(trimmed);
             let (exclusion, body) = match cleaned.strip_prefix('!') {
                 Some("") => return Err(IgnoreError::LoneExclamation),
                 Some(rest) => (true, rest.to_string()),
@@ -371,7 +371,7 @@ impl PatternMatcher {
     /// and the last match decides (`!` re-includes). Fails with
     /// [`IgnoreError::BadPattern`] when a pattern that has to be consulted cannot be compiled.
     pub fn matches_or_parent_matches(&self, path: &str) -> Result<bool, IgnoreError> {
-        let parent = go_dir(path);
+        let parent = crate::go::path::dir(path);
         let mut matched = false;
         for pattern in &self.patterns {
             // An inclusion cannot change an already-ignored result, nor an exclusion a
@@ -411,7 +411,11 @@ impl PatternMatcher {
                 got: parent.matched.len(),
             });
         }
-        let parent_dir = if known { String::new() } else { go_dir(path) };
+        let parent_dir = if known {
+            String::new()
+        } else {
+            crate::go::path::dir(path)
+        };
         let mut info = MatchInfo {
             matched: Vec::with_capacity(self.patterns.len()),
         };
@@ -484,7 +488,7 @@ impl PatternMatcher {
     /// The deprecated `PatternMatcher.Matches`: like `matches_or_parent_matches`, but only the
     /// parent prefix with as many components as the pattern is tried.
     fn legacy_matches_cleaned(&self, file: &str) -> Result<bool, IgnoreError> {
-        let parent = go_dir(file);
+        let parent = crate::go::path::dir(file);
         let parent_dirs: Vec<&str> = parent.split('/').collect();
         let mut matched = false;
         for pattern in &self.patterns {
@@ -510,7 +514,7 @@ impl PatternMatcher {
 /// parent prefix, the one with as many components as each pattern. Use [`PatternMatcher`].
 pub fn legacy_matches(path: &str, patterns: &[&str]) -> Result<bool, IgnoreError> {
     let matcher = PatternMatcher::new(patterns)?;
-    let file = go_clean(path);
+    let file = crate::go::path::clean(path);
     if file == "." {
         return Ok(false);
     }
@@ -631,159 +635,9 @@ fn translate(pattern: &str, sep: char) -> (MatchStrategy, String) {
     (strategy, re)
 }
 
-// -------------------------------------------------------------------------------------------
-// Go's filepath.Match syntax check (Unix), used by New
-// -------------------------------------------------------------------------------------------
-
-/// Fails where Go's `filepath.Match(pattern, ".")` returns `ErrBadPattern`. Since Go 1.16 that
-/// check covers the whole pattern whatever the name, so it is a pure syntax check.
+/// Fails where Go's `filepath.Match` returns `ErrBadPattern`, saying why.
 fn check_glob_syntax(pattern: &str) -> Result<(), String> {
-    let mut rest = pattern.as_bytes();
-    while !rest.is_empty() {
-        let (chunk, after) = scan_chunk(rest);
-        check_chunk(chunk)?;
-        rest = after;
-    }
-    Ok(())
-}
-
-/// Go's `scanChunk`: drops leading stars and returns the text up to the next star outside
-/// brackets.
-fn scan_chunk(pattern: &[u8]) -> (&[u8], &[u8]) {
-    let start = pattern.iter().take_while(|&&b| b == b'*').count();
-    let pattern = pattern.get(start..).unwrap_or(&[]);
-    let mut in_range = false;
-    let mut i = 0;
-    while let Some(&b) = pattern.get(i) {
-        match b {
-            b'\\' if i + 1 < pattern.len() => i += 1,
-            b'[' => in_range = true,
-            b']' => in_range = false,
-            b'*' if !in_range => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    let i = i.min(pattern.len());
-    (
-        pattern.get(..i).unwrap_or(&[]),
-        pattern.get(i..).unwrap_or(&[]),
-    )
-}
-
-/// Go's `matchChunk`, keeping only its syntax errors.
-fn check_chunk(mut chunk: &[u8]) -> Result<(), String> {
-    while let Some(&b) = chunk.first() {
-        chunk = chunk.get(1..).unwrap_or(&[]);
-        match b {
-            b'[' => {
-                if chunk.first() == Some(&b'^') {
-                    chunk = chunk.get(1..).unwrap_or(&[]);
-                }
-                let mut ranges = 0;
-                loop {
-                    if chunk.first() == Some(&b']') && ranges > 0 {
-                        chunk = chunk.get(1..).unwrap_or(&[]);
-                        break;
-                    }
-                    chunk = class_char(chunk, ranges == 0)?;
-                    if chunk.first() == Some(&b'-') {
-                        chunk = class_char(chunk.get(1..).unwrap_or(&[]), false)?;
-                    }
-                    ranges += 1;
-                }
-            }
-            b'\\' => {
-                if chunk.is_empty() {
-                    return Err("trailing `\\` escapes nothing".into());
-                }
-                chunk = chunk.get(1..).unwrap_or(&[]);
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Go's `getEsc`: one (possibly escaped) character of a class; returns what follows it,
-/// which must not be empty (the class is still open).
-fn class_char(chunk: &[u8], first: bool) -> Result<&[u8], String> {
-    const UNTERMINATED: &str = "unterminated character class";
-    match chunk.first() {
-        None => return Err(UNTERMINATED.into()),
-        Some(b'-') => return Err("unescaped `-` in character class (escape it as `\\-`)".into()),
-        Some(b']') if first => return Err("empty character class".into()),
-        Some(b']') => return Err("character range is missing its end".into()),
-        _ => {}
-    }
-    let mut chunk = chunk;
-    if chunk.first() == Some(&b'\\') {
-        chunk = chunk.get(1..).unwrap_or(&[]);
-        if chunk.is_empty() {
-            return Err(UNTERMINATED.into());
-        }
-    }
-    let width = utf8_width(chunk).ok_or("invalid UTF-8 in character class")?;
-    let rest = chunk.get(width..).unwrap_or(&[]);
-    if rest.is_empty() {
-        return Err(UNTERMINATED.into());
-    }
-    Ok(rest)
-}
-
-/// Byte length of the UTF-8 character at the start of `bytes`, if valid.
-fn utf8_width(bytes: &[u8]) -> Option<usize> {
-    let lead = *bytes.first()?;
-    let width = match lead {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF7 => 4,
-        _ => return None,
-    };
-    std::str::from_utf8(bytes.get(..width)?).ok().map(|_| width)
-}
-
-// -------------------------------------------------------------------------------------------
-// Go path helpers (Unix)
-// -------------------------------------------------------------------------------------------
-
-/// Go's `filepath.Clean` for `/`-separated paths.
-fn go_clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".into();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|last| *last != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    if rooted {
-        format!("/{joined}")
-    } else if joined.is_empty() {
-        ".".into()
-    } else {
-        joined
-    }
-}
-
-/// Go's `filepath.Dir`: everything up to the last `/`, cleaned (`.` when there is none).
-fn go_dir(path: &str) -> String {
-    match path.rfind('/') {
-        Some(i) => go_clean(path.get(..=i).unwrap_or(path)),
-        None => ".".into(),
-    }
+    crate::go::glob::check_syntax(pattern.as_bytes()).map_err(|e| e.0.to_string())
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1437,33 +1291,6 @@ mod tests {
 
     fn ignored(patterns: &[&str], path: &str) -> bool {
         pm(patterns).matches_or_parent_matches(path).unwrap()
-    }
-
-    #[test]
-    fn clean_and_dir_follow_go() {
-        for (input, want) in [
-            ("", "."),
-            (".", "."),
-            ("a/", "a"),
-            ("./a/../b", "b"),
-            ("a//b/./c/", "a/b/c"),
-            ("a/../..", ".."),
-            ("../a/..", ".."),
-            ("/../a", "/a"),
-            ("/", "/"),
-            ("!./x", "!./x"),
-        ] {
-            assert_eq!(go_clean(input), want, "Clean({input:?})");
-        }
-        for (input, want) in [
-            ("a", "."),
-            ("a/b", "a"),
-            ("file/", "file"),
-            ("/", "/"),
-            ("/a", "/"),
-        ] {
-            assert_eq!(go_dir(input), want, "Dir({input:?})");
-        }
     }
 
     #[test]

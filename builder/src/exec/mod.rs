@@ -316,7 +316,7 @@ impl Build<'_> {
             }
         }
         state.config.created = Some(state.clock.clone());
-        let manifest = self.store.commit_image_on(&state.config, &state.layers)?;
+        let manifest = self.store.commit_image(&state.config, &state.layers)?;
         let image = self.store.load_image(&manifest)?;
         Ok(Built {
             id: image.id().clone(),
@@ -655,7 +655,7 @@ impl Build<'_> {
         state.key = key;
         let manifest = {
             state.config.created = Some(state.clock.clone());
-            self.store.commit_image_on(&state.config, &state.layers)?
+            self.store.commit_image(&state.config, &state.layers)?
         };
         self.records.put(&state.key, &manifest.digest)?;
         drop(scratch);
@@ -806,22 +806,7 @@ fn join_workdir(prev: Option<&str>, dir: &str) -> String {
     } else {
         format!("/{}/{dir}", prev.unwrap_or(""))
     };
-    clean(&joined)
-}
-
-/// Go's `path.Clean` for absolute paths.
-fn clean(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
+    crate::go::path::clean(&joined)
 }
 
 /// True when `path` exists in the image made of `layers` (topmost first).
@@ -830,17 +815,6 @@ fn exists_in(layers: &[PathBuf], path: &str) -> bool {
         Ok(comps) if comps.is_empty() => true,
         Ok(comps) => store::apply::lookup_in_layers(layers, &comps).is_some(),
         Err(_) => false,
-    }
-}
-
-/// A file of the image made of `layers` (topmost first), as overlayfs would show it.
-fn image_file(layers: &[PathBuf], rel: &str) -> Option<String> {
-    let comps = store::apply::clean_path(rel.as_bytes()).ok()?;
-    let (path, meta) = store::apply::lookup_in_layers(layers, &comps)?;
-    if meta.is_file() {
-        std::fs::read_to_string(path).ok()
-    } else {
-        None
     }
 }
 

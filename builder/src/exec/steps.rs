@@ -12,10 +12,11 @@ use runtime_lite::{Process, RootFs, Spec};
 
 use super::error::{BuildError, IoAt, Origin};
 use super::mounts::{Overlay, ReadOnlyRoot, Scratch};
-use super::{Build, DEFAULT_PATH, Event, Network, State, image_file, with_shell};
+use super::{Build, DEFAULT_PATH, Event, Network, State, with_shell};
 use crate::copy::{self, CopyRequest, Source};
 use crate::dockerfile::args::StageScope;
 use crate::dockerfile::instructions::{Command, Instruction};
+use store::apply::read_file_in_layers as image_file;
 
 /// How many lines of a failed RUN's output the error keeps.
 const TAIL_LINES: usize = 10;
@@ -140,14 +141,13 @@ impl Build<'_> {
             .and_then(|c| c.working_dir.clone())
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
+        let rootfs = RootFs::Overlay {
+            lowers,
+            upper: upper.clone(),
+            work,
+            target: merged,
+        };
         let spec = Spec {
-            rootfs: RootFs::Overlay {
-                lowers,
-                upper: upper.clone(),
-                work,
-                target: merged,
-            },
-            readonly_rootfs: false,
             process: Process {
                 args,
                 env,
@@ -157,17 +157,10 @@ impl Build<'_> {
                 additional_gids: user.additional_gids,
             },
             hostname: hostname.into(),
-            mounts: Vec::new(),
             network: net,
             etc_files,
-            capabilities: runtime_lite::caps::docker_default(),
-            limits: None,
             name: format!("build-{}", store::fsutil::random_suffix()),
-            privileged: false,
-            init: false,
-            stdin: false,
-            tty: false,
-            runtime: None,
+            ..Spec::new(rootfs, Vec::new())
         };
         let (read, write) = rustix::pipe::pipe()
             .map_err(std::io::Error::from)
@@ -428,39 +421,13 @@ fn write_layer(
 /// image's `/etc/passwd` and `/etc/group` (`layers` topmost first). As BuildKit: a named user
 /// without a group gets its passwd group; a numeric one gets the same number as gid.
 fn chown_ids(spec: &str, layers: &[PathBuf]) -> Result<(u32, u32), String> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
-        let text = image_file(layers, file)?;
-        text.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name) && f.len() >= 3).then(|| {
-                let id = f[2].parse().ok()?;
-                let gid = f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
-                Some((id, gid))
-            })?
-        })
-    };
-    let (uid, user_gid) = match user.parse::<u32>() {
-        Ok(n) => (n, n),
-        Err(_) => lookup("etc/passwd", user).ok_or_else(|| {
-            format!("unable to find user `{user}`: no matching entries in the image's /etc/passwd")
-        })?,
-    };
-    let gid = match group {
-        None => user_gid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup("etc/group", g)
-                .ok_or_else(|| {
-                    format!(
-                        "unable to find group `{g}`: no matching entries in the image's /etc/group"
-                    )
-                })?
-                .0,
-        },
-    };
-    Ok((uid, gid))
+    let user = runtime_lite::user::resolve(
+        spec,
+        image_file(layers, "etc/passwd").as_deref(),
+        image_file(layers, "etc/group").as_deref(),
+        &[],
+    )
+    .map_err(|e| e.to_string())?;
+    let numeric_alone = !spec.contains(':') && spec.parse::<u32>().is_ok();
+    Ok((user.uid, if numeric_alone { user.uid } else { user.gid }))
 }

@@ -9,9 +9,18 @@
 //! character is expected) is reported as [`BadPattern`]; BuildKit's wildcard expansion ignores
 //! that error, so such a pattern simply matches nothing there.
 
-/// The pattern is malformed (Go's `filepath.ErrBadPattern`).
+/// The pattern is malformed (Go's `filepath.ErrBadPattern`), with what is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadPattern;
+pub(crate) struct BadPattern(pub &'static str);
+
+const UNTERMINATED: BadPattern = BadPattern("unterminated character class");
+
+/// Fails where Go's `filepath.Match` returns `ErrBadPattern`. Since Go 1.16 that check covers
+/// the whole pattern whatever the name, so matching against the empty name is a pure syntax
+/// check.
+pub(crate) fn check_syntax(pattern: &[u8]) -> Result<(), BadPattern> {
+    matches(pattern, b"").map(|_| ())
+}
 
 /// Whether `name` matches all of `pattern`. Both are bytes, decoded as UTF-8 where a class or
 /// `?` needs a character; invalid bytes count as U+FFFD, as in Go.
@@ -109,11 +118,11 @@ fn match_chunk<'s>(chunk: &[u8], s: &'s [u8]) -> Result<Option<&'s [u8]>, BadPat
                         chunk = &chunk[1..];
                         break;
                     }
-                    let (lo, rest) = class_char(chunk)?;
+                    let (lo, rest) = class_char(chunk, ranges == 0)?;
                     chunk = rest;
                     let mut hi = lo;
                     if let Some((b'-', rest)) = chunk.split_first() {
-                        let (h, rest) = class_char(rest)?;
+                        let (h, rest) = class_char(rest, false)?;
                         hi = h;
                         chunk = rest;
                     }
@@ -139,7 +148,9 @@ fn match_chunk<'s>(chunk: &[u8], s: &'s [u8]) -> Result<Option<&'s [u8]>, BadPat
             _ => {
                 let literal = if c == b'\\' {
                     chunk = &chunk[1..];
-                    *chunk.first().ok_or(BadPattern)?
+                    *chunk
+                        .first()
+                        .ok_or(BadPattern("trailing `\\` escapes nothing"))?
                 } else {
                     c
                 };
@@ -156,26 +167,34 @@ fn match_chunk<'s>(chunk: &[u8], s: &'s [u8]) -> Result<Option<&'s [u8]>, BadPat
     Ok(if failed { None } else { Some(s) })
 }
 
-/// One (possibly escaped) character of a class; something must follow it.
-fn class_char(chunk: &[u8]) -> Result<(u32, &[u8]), BadPattern> {
+/// One (possibly escaped) character of a class; something must follow it. `first` is true
+/// for the class's first character (a `]` there means the class is empty).
+fn class_char(chunk: &[u8], first: bool) -> Result<(u32, &[u8]), BadPattern> {
     let mut chunk = chunk;
     match chunk.first() {
-        None | Some(b'-') | Some(b']') => return Err(BadPattern),
+        None => return Err(UNTERMINATED),
+        Some(b'-') => {
+            return Err(BadPattern(
+                "unescaped `-` in character class (escape it as `\\-`)",
+            ));
+        }
+        Some(b']') if first => return Err(BadPattern("empty character class")),
+        Some(b']') => return Err(BadPattern("character range is missing its end")),
         Some(b'\\') => {
             chunk = &chunk[1..];
             if chunk.is_empty() {
-                return Err(BadPattern);
+                return Err(UNTERMINATED);
             }
         }
         Some(_) => {}
     }
     let (r, n) = decode(chunk);
     if r == REPLACEMENT && n == 1 {
-        return Err(BadPattern);
+        return Err(BadPattern("invalid UTF-8 in character class"));
     }
     let rest = &chunk[n..];
     if rest.is_empty() {
-        return Err(BadPattern);
+        return Err(UNTERMINATED);
     }
     Ok((r, rest))
 }
@@ -276,11 +295,8 @@ mod tests {
             ("\\", "a"),
             ("[a-b-c]", "a"),
         ] {
-            assert_eq!(
-                m(pattern, name),
-                Err(BadPattern),
-                "Match({pattern:?}, {name:?})"
-            );
+            assert!(m(pattern, name).is_err(), "Match({pattern:?}, {name:?})");
+            assert!(check_syntax(pattern.as_bytes()).is_err(), "{pattern:?}");
         }
     }
 }
