@@ -33,7 +33,7 @@ http:
 YML
 docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
 REGPID=$!
-trap 'kill $REGPID 2>/dev/null; $P system reset -f >/dev/null 2>&1; umount -R "$W/podman/overlay" 2>/dev/null; rm -rf "$W"' EXIT
+trap 'kill $REGPID 2>/dev/null; $P system reset -f >/dev/null 2>&1; umount -R "$W/podman/overlay" 2>/dev/null; rm -rf "$W" || true' EXIT
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 DST=127.0.0.1:$PORT/bench/debian:bookworm
 P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay"
