@@ -33,7 +33,16 @@ http:
 YML
 docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
 REGPID=$!
-trap 'kill $REGPID 2>/dev/null; $P system reset -f >/dev/null 2>&1; umount -R "$W/podman/overlay" 2>/dev/null; rm -rf "$W" || true' EXIT
+# Cleanup runs without errexit: a step that fails (nothing to unmount) must not skip the rest.
+cleanup() {
+  set +e
+  kill $REGPID 2>/dev/null
+  $P system reset -f >/dev/null 2>&1
+  umount -R "$W/podman/overlay" 2>/dev/null
+  rm -rf "$W"
+  return 0
+}
+trap cleanup EXIT
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 DST=127.0.0.1:$PORT/bench/debian:bookworm
 P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay"
