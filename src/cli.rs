@@ -120,6 +120,12 @@ pub struct BuildArgs {
     /// Write the image ID to this file
     #[arg(long)]
     pub iidfile: Option<std::path::PathBuf>,
+    /// A secret for RUN --mount=type=secret (id=ID,src=PATH or id=ID,env=VAR; repeatable)
+    #[arg(long = "secret", value_name = "id=ID,src=PATH")]
+    pub secrets: Vec<String>,
+    /// An SSH agent socket for RUN --mount=type=ssh (default, or ID=SOCKET; repeatable)
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
     /// Print only the image ID
     #[arg(short, long)]
     pub quiet: bool,

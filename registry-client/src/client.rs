@@ -260,7 +260,7 @@ fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Installs ring as rustls' process-wide crypto provider (once).
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

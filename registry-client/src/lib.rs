@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod download;
 pub mod error;
 pub mod platform;
 pub mod repo;

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use builder::dockerfile::instructions::Stages;
 use builder::dockerfile::{parser, shell::Lexer};
-use builder::exec::{Bases, BuildOptions, Event, Network, Reporter};
+use builder::exec::{Bases, BuildOptions, Event, Network, Reporter, Secret};
 use serde_json::json;
 
 use crate::cli::{BuildArgs, BuildNetwork, CallKind, ListFormat, ProgressMode};
@@ -154,6 +154,77 @@ fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// `--secret id=ID[,src=PATH|,env=VAR]` (docker's forms; `type=file|env` accepted; without
+/// src or env, the environment variable named ID, else the file named ID).
+fn secrets(raw: &[String]) -> Result<BTreeMap<String, Secret>> {
+    let mut out = BTreeMap::new();
+    for r in raw {
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        for field in r.split(',') {
+            let (k, v) = field
+                .split_once('=')
+                .with_context(|| format!("invalid --secret `{r}`: expected id=ID,src=PATH"))?;
+            match k {
+                "id" => id = Some(v.to_string()),
+                "src" | "source" => src = Some(v.to_string()),
+                "env" => env = Some(v.to_string()),
+                "type" if v == "file" || v == "env" => kind = Some(v.to_string()),
+                _ => bail!("invalid --secret `{r}`: unknown field `{k}`"),
+            }
+        }
+        let id = id.with_context(|| format!("invalid --secret `{r}`: no id"))?;
+        let secret = match (src, env, kind.as_deref()) {
+            (Some(s), None, Some("env")) => env_secret(&s, r)?,
+            (Some(s), None, _) => {
+                let p = std::path::PathBuf::from(&s);
+                if !p.is_file() {
+                    bail!("secret file `{s}` of --secret id={id} does not exist");
+                }
+                Secret::File(p)
+            }
+            (None, Some(e), _) => env_secret(&e, r)?,
+            (None, None, Some("file")) => Secret::File(id.clone().into()),
+            (None, None, _) => match std::env::var_os(&id) {
+                Some(_) => env_secret(&id, r)?,
+                None => Secret::File(id.clone().into()),
+            },
+            (Some(_), Some(_), _) => bail!("invalid --secret `{r}`: give src or env, not both"),
+        };
+        out.insert(id, secret);
+    }
+    Ok(out)
+}
+
+fn env_secret(var: &str, raw: &str) -> Result<Secret> {
+    let v = std::env::var_os(var).with_context(|| {
+        format!("--secret `{raw}`: the environment variable `{var}` is not set")
+    })?;
+    Ok(Secret::Value(
+        std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec(),
+    ))
+}
+
+/// `--ssh ID[=SOCKET]` (`default` takes `$SSH_AUTH_SOCK`).
+fn ssh_sockets(raw: &[String]) -> Result<BTreeMap<String, std::path::PathBuf>> {
+    let mut out = BTreeMap::new();
+    for r in raw {
+        let (id, sock) = match r.split_once('=') {
+            Some((id, s)) => (id.to_string(), s.to_string()),
+            None => (
+                r.clone(),
+                std::env::var("SSH_AUTH_SOCK").with_context(|| {
+                    format!("--ssh {r}: give a socket (--ssh {r}=PATH) or set SSH_AUTH_SOCK")
+                })?,
+            ),
+        };
+        if sock.contains(',') {
+            bail!("--ssh {r}: only one agent socket per id is supported, not key files");
+        }
+        out.insert(id, sock.into());
+    }
+    Ok(out)
+}
+
 /// Builds the image, tags it and prints its ID.
 #[allow(clippy::too_many_arguments)]
 fn build(
@@ -206,6 +277,8 @@ fn build(
             .ok()
             .and_then(|s| s.parse().ok()),
         sandbox_exe: "/proc/self/exe".into(),
+        secrets: secrets(&a.secrets)?,
+        ssh: ssh_sockets(&a.ssh)?,
     };
     let bases = StoreBases {
         store: &store,
@@ -251,6 +324,17 @@ impl Bases for StoreBases<'_> {
         };
         crate::transfer::resolve_or_pull(self.store, reference, policy, self.insecure, None)
             .map_err(Into::into)
+    }
+
+    fn fetch(
+        &self,
+        url: &str,
+        dest: &Path,
+    ) -> std::result::Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
+        let agent = concat!("hoist/", env!("CARGO_PKG_VERSION"));
+        let got = crate::transfer::runtime()?
+            .block_on(registry_client::download::download(url, dest, agent))?;
+        Ok(got.last_modified)
     }
 }
 

@@ -77,6 +77,9 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The build stopped because another stage failed (that stage's error is the one reported).
+    #[error("cancelled: another stage of the build failed")]
+    Cancelled,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),

@@ -13,9 +13,10 @@
 //! the same, as a layer step, only when the directory is missing from the image; an existing
 //! directory gives the empty layer BuildKit would drop anyway.
 //!
-//! In this slice stages run sequentially in dependency (file) order. Not yet supported, with
-//! errors naming the line: `RUN --mount`, RUN and COPY heredocs, `RUN --security=insecure`,
-//! ADD from a URL.
+//! Stages: every stage the target needs gets a thread of its own, so independent stages run
+//! in parallel; a stage that needs another one's result (FROM, `COPY --from`, `RUN
+//! --mount=from=`) waits for it, or builds it itself when nobody has started it (a reference
+//! only known after ARG expansion). When one stage fails, the others stop at their next step.
 //!
 //! The library never prints: progress goes to a [`Reporter`] as [`Event`]s.
 
@@ -23,10 +24,13 @@ pub mod cache;
 pub mod error;
 pub mod history;
 mod mounts;
+mod run_mounts;
 mod steps;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use oci::{Digest, History, ImageConfig, MediaType};
@@ -43,13 +47,21 @@ pub use error::{BuildError, Origin};
 
 /// Where base images come from: the caller resolves a reference in the store or pulls it (the
 /// builder never talks to a registry itself).
-pub trait Bases {
+pub trait Bases: Sync {
     /// The image `reference` names, pulled when missing (always when `pull_always`).
     fn image(
         &self,
         reference: &str,
         pull_always: bool,
     ) -> Result<store::Image, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Downloads `url` (an `ADD` source) into the file `dest`; returns its `Last-Modified`
+    /// time as Unix seconds when the server gave one.
+    fn fetch(
+        &self,
+        url: &str,
+        dest: &Path,
+    ) -> Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// Progress of a build, for the CLI to render.
@@ -150,6 +162,29 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// The executable that turns into the sandbox helper (normally `/proc/self/exe`).
     pub sandbox_exe: PathBuf,
+    /// `--secret id=ID,src=PATH|env=VAR`: the secrets `RUN --mount=type=secret` can use.
+    pub secrets: BTreeMap<String, Secret>,
+    /// `--ssh ID=SOCKET`: the SSH agent sockets `RUN --mount=type=ssh` can use.
+    pub ssh: BTreeMap<String, PathBuf>,
+}
+
+/// Where a build secret's value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A file on the host.
+    File(PathBuf),
+    /// The value itself (from an environment variable of the caller).
+    Value(Vec<u8>),
+}
+
+/// Never shows a secret's value.
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+            Self::Value(v) => write!(f, "Value(<{} bytes>)", v.len()),
+        }
+    }
 }
 
 /// The result of a build.
@@ -205,13 +240,33 @@ struct Build<'a> {
     bases: &'a dyn Bases,
     reporter: &'a dyn Reporter,
     records: Records,
-    memo: DigestMemo,
+    memo: Mutex<DigestMemo>,
     ignore: Option<&'a PatternMatcher>,
     /// The time stamp of steps run now.
     now: String,
     platform: Platform,
-    results: Vec<Option<State>>,
-    step_id: usize,
+    /// Each stage's result, as stage threads finish them.
+    results: Mutex<Vec<Slot>>,
+    /// Signalled whenever a slot changes.
+    finished: Condvar,
+    /// The build args the ARGs of the built stages consumed.
+    consumed: Mutex<BTreeSet<String>>,
+    /// Set by the first failure: the other stages stop.
+    failed: AtomicBool,
+    step_id: AtomicUsize,
+}
+
+/// The result of a stage as the build goes.
+#[derive(Clone, Debug)]
+enum Slot {
+    /// Nobody builds it (yet).
+    Idle,
+    /// A thread is building it.
+    Running,
+    /// Built.
+    Done(Box<State>),
+    /// Its build failed (the error is reported by the thread that built it).
+    Failed,
 }
 
 /// Builds the target stage of `stages` (expanded with `lexer`, the Dockerfile's escape
@@ -251,29 +306,41 @@ pub fn build(
     };
     let records = Records::new(store.root());
     let memo = DigestMemo::load(&records.memo_path()).unwrap_or_default();
-    let mut b = Build {
+    let b = Build {
         store,
         opts,
         lexer,
         stages,
         bases,
         reporter,
-        memo,
+        memo: Mutex::new(memo),
         records,
         ignore: ignore.as_ref(),
         now: timestamp(opts.source_date_epoch),
         platform: Platform::host(),
-        results: vec![None; stages.stages.len()],
-        step_id: 0,
+        results: Mutex::new(vec![Slot::Idle; stages.stages.len()]),
+        finished: Condvar::new(),
+        consumed: Mutex::new(BTreeSet::new()),
+        failed: AtomicBool::new(false),
+        step_id: AtomicUsize::new(0),
     };
     let result = b.run();
     // The memo is only an accelerator: a failure to save it costs the next build some reads.
-    let _ = b.memo.save(&b.records.memo_path());
+    let _ = b.memo().save(&b.records.memo_path());
     result
 }
 
+/// Locks `m`, going on after a panic elsewhere (the data is only ever replaced whole).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Build<'_> {
-    fn run(&mut self) -> Result<Built, BuildError> {
+    fn memo(&self) -> MutexGuard<'_, DigestMemo> {
+        lock(&self.memo)
+    }
+
+    fn run(&self) -> Result<Built, BuildError> {
         let stages = self.stages;
         let target = self
             .opts
@@ -291,20 +358,48 @@ impl Build<'_> {
                     message: e.to_string(),
                 }
             })?;
-        let mut consumed: BTreeSet<String> = global.used().clone();
+        lock(&self.consumed).extend(global.used().iter().cloned());
         let needed = stages.needed(target);
-        for &i in &needed {
-            let used = self.stage(i, &global)?;
-            consumed.extend(used);
+        // One thread per needed stage; each waits for the stages it builds on.
+        let outcomes: Vec<Result<State, BuildError>> = std::thread::scope(|s| {
+            let threads: Vec<_> = needed
+                .iter()
+                .map(|&i| {
+                    let global = &global;
+                    s.spawn(move || self.stage_result(i, global))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join().unwrap_or_else(|p| {
+                        self.failed.store(true, Ordering::SeqCst);
+                        std::panic::resume_unwind(p)
+                    })
+                })
+                .collect()
+        });
+        // Report the failure that stopped the build, not the stages it cancelled.
+        let mut state = None;
+        let mut cancelled = None;
+        for (i, outcome) in needed.iter().zip(outcomes) {
+            match outcome {
+                Ok(s) if *i == target => state = Some(s),
+                Ok(_) => {}
+                Err(BuildError::Cancelled) => cancelled = Some(BuildError::Cancelled),
+                Err(e) => return Err(e),
+            }
         }
+        if let Some(e) = cancelled {
+            return Err(e);
+        }
+        let mut state = state.expect("the target stage was built: it is in its own needed set");
+        let consumed = lock(&self.consumed).clone();
         for name in args::unused_build_args(&self.opts.build_args, &consumed) {
             self.reporter.event(Event::Warning(&format!(
                 "build argument `{name}` was not consumed by any ARG"
             )));
         }
-        let mut state = self.results[target]
-            .take()
-            .expect("the target stage was built: it is in its own needed set");
         if !self.opts.labels.is_empty() {
             let labels = state
                 .config
@@ -331,8 +426,35 @@ impl Build<'_> {
         }
     }
 
-    /// Builds stage `i`; returns the build args its ARGs consumed.
-    fn stage(&mut self, i: usize, global: &GlobalScope) -> Result<BTreeSet<String>, BuildError> {
+    /// The result of stage `i`: built here when nobody has started it, else waited for.
+    fn stage_result(&self, i: usize, global: &GlobalScope) -> Result<State, BuildError> {
+        let mut slots = lock(&self.results);
+        loop {
+            match &slots[i] {
+                Slot::Done(s) => return Ok((**s).clone()),
+                Slot::Failed => return Err(BuildError::Cancelled),
+                Slot::Running => {
+                    slots = self.finished.wait(slots).unwrap_or_else(|p| p.into_inner());
+                }
+                Slot::Idle => break,
+            }
+        }
+        slots[i] = Slot::Running;
+        drop(slots);
+        let outcome = self.stage(i, global);
+        if outcome.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        lock(&self.results)[i] = match &outcome {
+            Ok(s) => Slot::Done(Box::new(s.clone())),
+            Err(_) => Slot::Failed,
+        };
+        self.finished.notify_all();
+        outcome
+    }
+
+    /// Builds stage `i`.
+    fn stage(&self, i: usize, global: &GlobalScope) -> Result<State, BuildError> {
         let stages = self.stages;
         let stage = &stages.stages[i];
         let at = self.origin(stage.span.start);
@@ -350,9 +472,7 @@ impl Build<'_> {
         let started = Instant::now();
         let platform = self.platform.to_string();
         let mut state = if let Some(dep) = stages.stage(&base).filter(|d| d.index < i) {
-            let mut s = self.results[dep.index]
-                .clone()
-                .expect("stages run in file order, so an earlier stage is built");
+            let mut s = self.stage_result(dep.index, global)?;
             s.key = Key::from(&format!("stage:{}", s.key.digest().hex()), &platform);
             s.cmd_set = false;
             s
@@ -419,17 +539,18 @@ impl Build<'_> {
             t.span = stage.span;
         }
         for (n, l) in triggered.iter().chain(&stage.instructions).enumerate() {
+            if self.failed.load(Ordering::SeqCst) {
+                return Err(BuildError::Cancelled);
+            }
             let label = format!("[{stage_name} {}/{total}]", n + 2);
-            self.step(i, &mut state, &mut scope, l, &label)?;
+            self.step(i, global, &mut state, &mut scope, l, &label)?;
         }
-        let used = scope.used().clone();
-        self.results[i] = Some(state);
-        Ok(used)
+        lock(&self.consumed).extend(scope.used().iter().cloned());
+        Ok(state)
     }
 
-    fn next_id(&mut self) -> usize {
-        self.step_id += 1;
-        self.step_id
+    fn next_id(&self) -> usize {
+        self.step_id.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     fn base_image(&self, reference: &str, at: &Origin) -> Result<store::Image, BuildError> {
@@ -444,8 +565,9 @@ impl Build<'_> {
 
     /// One instruction of stage `stage`.
     fn step(
-        &mut self,
+        &self,
         stage: usize,
+        global: &GlobalScope,
         state: &mut State,
         scope: &mut StageScope<'_>,
         l: &Located,
@@ -617,12 +739,12 @@ impl Build<'_> {
             Instruction::Run { .. } => {
                 let id = self.next_id();
                 let name = format!("{label} {}", l.original);
-                return self.run_step(state, scope, id, &name, &at, &ins);
+                return self.run_step(stage, global, state, scope, id, &name, &at, &ins);
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
                 let id = self.next_id();
                 let name = format!("{label} {}", l.original);
-                return self.copy_step(stage, state, id, &name, &at, &ins);
+                return self.copy_step(stage, global, state, scope, id, &name, &at, &ins);
             }
         };
         state.key = state.key.then(&[("instruction", text.as_bytes())]);
@@ -634,12 +756,12 @@ impl Build<'_> {
     /// A layer step: a cache hit replaces `state`; a miss runs `exec` in a scratch directory,
     /// which returns the upper dir to commit as the layer.
     fn layer_step(
-        &mut self,
+        &self,
         state: &mut State,
         key: Key,
         id: usize,
         created_by: String,
-        exec: impl FnOnce(&mut Self, &State, &mounts::Scratch, usize) -> Result<PathBuf, BuildError>,
+        exec: impl FnOnce(&Self, &State, &mounts::Scratch, usize) -> Result<PathBuf, BuildError>,
     ) -> Result<(), BuildError> {
         let started = Instant::now();
         if !self.opts.no_cache
@@ -696,7 +818,7 @@ impl Build<'_> {
     /// Makes `upper` the next layer of `state` (nothing when it is empty) and adds the
     /// history entry.
     fn commit_layer(
-        &mut self,
+        &self,
         state: &mut State,
         upper: &Path,
         created_by: String,

@@ -14,17 +14,31 @@ use super::error::{BuildError, IoAt, Origin};
 use super::mounts::{Overlay, ReadOnlyRoot, Scratch};
 use super::{Build, DEFAULT_PATH, Event, Network, State, with_shell};
 use crate::copy::{self, CopyRequest, Source};
+use crate::dockerfile::args::GlobalScope;
 use crate::dockerfile::args::StageScope;
 use crate::dockerfile::instructions::{Command, Instruction};
+use crate::dockerfile::parser::{Heredoc, chomp_heredoc_content, parse_heredoc};
+use crate::dockerfile::shell::Lexer;
 use store::apply::read_file_in_layers as image_file;
+
+/// What the sandbox of a RUN executes.
+struct RunSpec {
+    args: Vec<String>,
+    env: Vec<String>,
+    network: Network,
+    mounts: Vec<runtime_lite::Mount>,
+}
 
 /// How many lines of a failed RUN's output the error keeps.
 const TAIL_LINES: usize = 10;
 
 impl Build<'_> {
     /// RUN.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn run_step(
-        &mut self,
+        &self,
+        stage: usize,
+        global: &GlobalScope,
         state: &mut State,
         scope: &StageScope<'_>,
         id: usize,
@@ -42,27 +56,25 @@ impl Build<'_> {
         else {
             unreachable!("run_step is called for RUN")
         };
-        let unsupported = |what: &str| BuildError::Instruction {
+        let bad = |message: String| BuildError::Instruction {
             at: at.clone(),
-            message: format!("{what} is not supported yet"),
+            message,
         };
-        if !mounts.is_empty() {
-            return Err(unsupported("RUN --mount"));
-        }
-        if !heredocs.is_empty() {
-            return Err(unsupported("RUN with a heredoc"));
-        }
         if security.as_deref() == Some("insecure") {
-            return Err(unsupported("RUN --security=insecure"));
+            return Err(bad(
+                "RUN --security=insecure is not allowed: hoist grants no insecure entitlement"
+                    .into(),
+            ));
         }
         let network = match network.as_deref() {
-            Some(n) => Network::parse(n).ok_or_else(|| BuildError::Instruction {
-                at: at.clone(),
-                message: format!("invalid --network `{n}`: use default, none or host"),
+            Some(n) => Network::parse(n).ok_or_else(|| {
+                bad(format!(
+                    "invalid --network `{n}`: use default, none or host"
+                ))
             })?,
             None => self.opts.network,
         };
-        let args = with_shell(&state.config, command);
+        let (args, script) = run_args(&state.config, command, heredocs).map_err(bad)?;
         let mut history = vec![];
         let build_args = scope.history_args();
         if !build_args.is_empty() {
@@ -71,9 +83,15 @@ impl Build<'_> {
         }
         history.extend(args.iter().cloned());
         let created_by = format!("RUN {}", history.join(" "));
+        let (planned, mount_key) = self.plan_mounts(stage, global, state, mounts, at)?;
         let key = state.key.then(&[
             ("instruction", created_by.as_bytes()),
             ("network", network.as_str().as_bytes()),
+            ("mounts", mount_key.as_bytes()),
+            (
+                "script",
+                script.as_ref().map_or(&[][..], |(_, d)| d.as_bytes()),
+            ),
         ]);
         let shown = match command {
             Command::Shell(s) => s.clone(),
@@ -87,12 +105,34 @@ impl Build<'_> {
         let at = at.clone();
         let created_by = format!("{created_by} # buildkit");
         self.layer_step(state, key, id, created_by, move |b, state, scratch, id| {
-            b.sandbox(state, scratch, id, &at, &shown, args, env, network)
+            let mut mounted = b.mount_all(&planned, scratch, &at)?;
+            env.extend(mounted.env.iter().cloned());
+            if let Some((file, data)) = &script {
+                // A heredoc with a shebang runs as a file, as BuildKit does.
+                let dir = scratch.subdirs(&["pipes"])?.remove(0);
+                let path = dir.join(file);
+                std::fs::write(&path, data).at("write", &path)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .at("chmod", &path)?;
+                mounted.mounts.push(runtime_lite::Mount::Bind {
+                    source: dir,
+                    target: "/dev/pipes".into(),
+                    readonly: true,
+                });
+            }
+            let run = RunSpec {
+                args,
+                env,
+                network,
+                mounts: std::mem::take(&mut mounted.mounts),
+            };
+            let upper = b.sandbox(state, scratch, id, &at, &shown, run);
+            drop(mounted);
+            upper
         })
     }
 
     /// Runs a RUN command in the sandbox on the stage's snapshots; returns the upper dir.
-    #[allow(clippy::too_many_arguments)]
     fn sandbox(
         &self,
         state: &State,
@@ -100,14 +140,19 @@ impl Build<'_> {
         id: usize,
         at: &Origin,
         shown: &str,
-        args: Vec<String>,
-        env: Vec<String>,
-        network: Network,
+        run: RunSpec,
     ) -> Result<PathBuf, BuildError> {
+        let RunSpec {
+            args,
+            env,
+            network,
+            mounts,
+        } = run;
         let dirs = scratch.subdirs(&["init", "upper", "work", "merged", "etc"])?;
         let [init, upper, work, merged, etc] =
             <[PathBuf; 5]>::try_from(dirs).expect("subdirs returns one path per name");
-        runtime_lite::prep::init_layer(&init, &[]).at("prepare the init layer in", &init)?;
+        // Mount points live in the init layer, so they never show in the new layer.
+        runtime_lite::prep::init_layer(&init, &mounts).at("prepare the init layer in", &init)?;
         let net = match network {
             Network::None => runtime_lite::Network::None,
             Network::Default | Network::Host => runtime_lite::Network::Host,
@@ -160,6 +205,7 @@ impl Build<'_> {
             network: net,
             etc_files,
             name: format!("build-{}", store::fsutil::random_suffix()),
+            mounts,
             ..Spec::new(rootfs, Vec::new())
         };
         let (read, write) = rustix::pipe::pipe()
@@ -218,10 +264,13 @@ impl Build<'_> {
     }
 
     /// COPY and ADD.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn copy_step(
-        &mut self,
+        &self,
         stage: usize,
+        global: &GlobalScope,
         state: &mut State,
+        scope: &StageScope<'_>,
         id: usize,
         name: &str,
         at: &Origin,
@@ -246,18 +295,25 @@ impl Build<'_> {
             at: at.clone(),
             message,
         };
-        if !heredocs.is_empty() {
-            return Err(bad(format!("{kind} with a heredoc is not supported yet")));
+        let (paths, inline) = split_heredoc_sources(sources, heredocs, scope).map_err(bad)?;
+        let (urls, paths): (Vec<String>, Vec<String>) = paths
+            .into_iter()
+            .partition(|s| s.starts_with("http://") || s.starts_with("https://"));
+        if kind == "COPY" && !urls.is_empty() {
+            return Err(bad(format!(
+                "COPY cannot take a URL (`{}`): use ADD",
+                urls[0]
+            )));
         }
-        if kind == "ADD"
-            && sources
-                .iter()
-                .any(|s| s.starts_with("http://") || s.starts_with("https://"))
-        {
-            return Err(bad("ADD from a URL is not supported yet".into()));
+        if options.checksum.is_some() && (urls.len() != 1 || !paths.is_empty()) {
+            return Err(bad(
+                "ADD --checksum needs exactly one source, given by URL".into()
+            ));
         }
-        if options.checksum.is_some() {
-            return Err(bad("ADD --checksum is not supported yet".into()));
+        if paths.len() + inline.len() + urls.len() > 1 && !dest.ends_with('/') && paths.len() < 2 {
+            return Err(bad(format!(
+                "when using {kind} with more than one source file, the destination must be a directory and end with a /"
+            )));
         }
         let chmod = options
             .chmod
@@ -280,70 +336,142 @@ impl Build<'_> {
             .as_ref()
             .and_then(|c| c.working_dir.clone())
             .unwrap_or_else(|| "/".into());
-        let req = CopyRequest {
-            sources: sources.clone(),
+        let req = |sources: Vec<String>, unpack: bool| CopyRequest {
+            sources,
             dest: dest.clone(),
-            workdir,
+            workdir: workdir.clone(),
             chown,
             chmod,
             parents: options.parents,
             exclude: options.exclude.clone(),
-            unpack_archives: kind == "ADD" && options.unpack != Some(false),
+            unpack_archives: unpack,
         };
         let created_by = format!("{kind} {} {dest}", sources.join(" "));
         self.reporter.event(Event::Step { id, name });
-        // The source: another stage or image (read through a read-only overlay), or the context.
         let scratch = Scratch::new(self.store.root())?;
-        let from_root = match &options.from {
-            Some(from) => {
-                let layers = match self.stages.stage(from).filter(|s| s.index < stage) {
-                    Some(s) => self.results[s.index]
-                        .as_ref()
-                        .expect("stages run in file order, so an earlier stage is built")
-                        .lowers(),
-                    None => {
-                        let image = self.base_image(from, at)?;
-                        let mut dirs =
-                            self.store.snapshots().prepare(self.store.blobs(), &image)?;
-                        dirs.reverse();
-                        dirs
-                    }
-                };
-                Some(ReadOnlyRoot::new(&scratch, "from", &layers)?)
-            }
-            None => None,
-        };
-        let src = match &from_root {
-            Some(r) => Source::rootfs(r.path()),
-            None => {
-                let (opts, ignore) = (self.opts, self.ignore);
-                Source::context(&opts.context, ignore)
-            }
-        };
         let copy_err = |source| BuildError::Copy {
             at: at.clone(),
             instruction: kind,
             source: Box::new(source),
         };
-        let sel = copy::select(&src, &req).map_err(copy_err)?;
-        let digest = sel.digest(&src, &mut self.memo).map_err(copy_err)?;
+        // The files: from another stage or image (read through a read-only overlay), or the
+        // context; heredocs from files written to a scratch directory.
+        let from_root = match &options.from {
+            Some(from) => {
+                let (layers, _) = self.layers_of(stage, global, from, at)?;
+                Some(ReadOnlyRoot::new(&scratch, "from", &layers)?)
+            }
+            None => None,
+        };
+        let heredoc_dir = scratch.path().join("heredocs");
+        let url_dir = scratch.path().join("urls");
+        let mut parts = Vec::new();
+        let mut digests = String::new();
+        if !paths.is_empty() {
+            let src = match &from_root {
+                Some(r) => Source::rootfs(r.path()),
+                None => Source::context(&self.opts.context, self.ignore),
+            };
+            let req = req(paths, kind == "ADD" && options.unpack != Some(false));
+            let sel = copy::select(&src, &req).map_err(copy_err)?;
+            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
+            digests.push_str(&format!("{digest}\n"));
+            parts.push((src, req, sel));
+        }
+        if !inline.is_empty() {
+            let dir = &heredoc_dir;
+            std::fs::create_dir_all(dir).at("create directory", dir)?;
+            let mut names = Vec::new();
+            for (name, data) in &inline {
+                let path = dir.join(name);
+                std::fs::write(&path, data).at("write", &path)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                    .at("chmod", &path)?;
+                names.push(name.clone());
+            }
+            let src = Source::rootfs(dir);
+            let req = req(names, false);
+            let sel = copy::select(&src, &req).map_err(copy_err)?;
+            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
+            digests.push_str(&format!("{digest}\n"));
+            parts.push((src, req, sel));
+        }
+        if !urls.is_empty() {
+            let dir = &url_dir;
+            std::fs::create_dir_all(dir).at("create directory", dir)?;
+            let mut names = Vec::new();
+            for url in &urls {
+                let name = url_file_name(url);
+                if names.contains(&name) {
+                    return Err(bad(format!("two URLs give the same file name `{name}`")));
+                }
+                let path = dir.join(&name);
+                let modified = self
+                    .bases
+                    .fetch(url, &path)
+                    .map_err(|e| bad(e.to_string()))?;
+                if let Some(want) = &options.checksum {
+                    let mut r = store::snapshot::HashingReader::new(
+                        std::fs::File::open(&path).at("read", &path)?,
+                    );
+                    std::io::copy(&mut r, &mut std::io::sink()).at("read", &path)?;
+                    let got = r.digest();
+                    if got.to_string() != *want {
+                        return Err(bad(format!(
+                            "checksum of `{url}` is {got}, not {want} as --checksum wants"
+                        )));
+                    }
+                }
+                // As BuildKit: mode 0600, the server's Last-Modified as mtime.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .at("chmod", &path)?;
+                if let Some(t) = modified {
+                    let ts = rustix::fs::Timestamps {
+                        last_access: rustix::fs::Timespec {
+                            tv_sec: t,
+                            tv_nsec: 0,
+                        },
+                        last_modification: rustix::fs::Timespec {
+                            tv_sec: t,
+                            tv_nsec: 0,
+                        },
+                    };
+                    rustix::fs::utimensat(
+                        rustix::fs::CWD,
+                        &path,
+                        &ts,
+                        rustix::fs::AtFlags::empty(),
+                    )
+                    .map_err(std::io::Error::from)
+                    .at("set the times of", &path)?;
+                }
+                names.push(name);
+            }
+            let src = Source::rootfs(dir);
+            let req = req(names, false);
+            let sel = copy::select(&src, &req).map_err(copy_err)?;
+            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
+            digests.push_str(&format!("{digest}\n"));
+            parts.push((src, req, sel));
+        }
         let key = state.key.then(&[
             ("instruction", created_by.as_bytes()),
-            ("files", digest.to_string().as_bytes()),
+            ("files", digests.as_bytes()),
         ]);
         let created_by = format!("{created_by} # buildkit");
         self.layer_step(state, key, id, created_by, |_, state, scratch, _| {
             write_layer(state, scratch, |root| {
-                copy::apply(&src, &sel, &req, root)
-                    .map(|_| ())
-                    .map_err(copy_err)
+                for (src, req, sel) in &parts {
+                    copy::apply(src, sel, req, root).map_err(copy_err)?;
+                }
+                Ok(())
             })
         })
     }
 
     /// WORKDIR `wd` when it is missing from the image: `mkdir -p`, owned by USER.
     pub(super) fn workdir(
-        &mut self,
+        &self,
         state: &mut State,
         id: usize,
         name: &str,
@@ -430,4 +558,103 @@ fn chown_ids(spec: &str, layers: &[PathBuf]) -> Result<(u32, u32), String> {
     .map_err(|e| e.to_string())?;
     let numeric_alone = !spec.contains(':') && spec.parse::<u32>().is_ok();
     Ok((user.uid, if numeric_alone { user.uid } else { user.gid }))
+}
+
+/// What a RUN executes: its argv, and for a lone heredoc starting with `#!` the script file
+/// (name, contents) to run from `/dev/pipes/`, as BuildKit does:
+/// * `RUN <<EOF` alone: the heredoc is the script: run as a file when it has a shebang, else
+///   through the shell (leading tabs removed for `<<-`);
+/// * a command with heredocs: the command followed by each heredoc's body and terminator,
+///   through the shell, which then reads them as here-documents.
+#[allow(clippy::type_complexity)]
+fn run_args(
+    config: &oci::ImageConfig,
+    command: &Command,
+    heredocs: &[Heredoc],
+) -> Result<(Vec<String>, Option<(String, String)>), String> {
+    if heredocs.is_empty() {
+        return Ok((with_shell(config, command), None));
+    }
+    let Command::Shell(cmd) = command else {
+        return Err("a RUN in exec form cannot have heredocs".into());
+    };
+    let lone = matches!(parse_heredoc(cmd.trim()),
+        Some(Ok(head)) if heredocs.len() == 1 && head.name == heredocs[0].name);
+    if lone {
+        let h = &heredocs[0];
+        let data = if h.chomp {
+            chomp_heredoc_content(&h.content)
+        } else {
+            h.content.clone()
+        };
+        if data.starts_with("#!") {
+            return Ok((
+                vec![format!("/dev/pipes/{}", h.name)],
+                Some((h.name.clone(), data)),
+            ));
+        }
+        return Ok((with_shell(config, &Command::Shell(data)), None));
+    }
+    let mut full = cmd.clone();
+    for h in heredocs {
+        full.push('\n');
+        full.push_str(&h.content);
+        full.push_str(&h.name);
+    }
+    Ok((with_shell(config, &Command::Shell(full)), None))
+}
+
+/// Splits COPY/ADD sources into paths and heredocs (file name, contents): a `<<NAME` word
+/// names the heredoc NAME, whose body is expanded with the ARGs and ENV in scope unless its
+/// delimiter was quoted (quotes in the body are kept, as BuildKit does).
+#[allow(clippy::type_complexity)]
+fn split_heredoc_sources(
+    sources: &[String],
+    heredocs: &[Heredoc],
+    scope: &StageScope<'_>,
+) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+    let mut paths = Vec::new();
+    let mut inline = Vec::new();
+    let lexer = Lexer::new('\\').with_raw_quotes(true);
+    for s in sources {
+        let head = match parse_heredoc(s) {
+            Some(Ok(head)) => head,
+            _ => {
+                paths.push(s.clone());
+                continue;
+            }
+        };
+        let Some(h) = heredocs.iter().find(|h| h.name == head.name) else {
+            paths.push(s.clone());
+            continue;
+        };
+        if h.name.contains('/') || h.name == "." || h.name == ".." {
+            return Err(format!("heredoc name `{}` cannot be a file name", h.name));
+        }
+        let mut data = if h.chomp {
+            chomp_heredoc_content(&h.content)
+        } else {
+            h.content.clone()
+        };
+        if h.expand {
+            data = lexer
+                .process_word(&data, scope)
+                .map_err(|e| format!("heredoc {}: {e}", h.name))?
+                .value;
+        }
+        inline.push((h.name.clone(), data));
+    }
+    Ok((paths, inline))
+}
+
+/// The file name an `ADD URL` gets: the last segment of the URL's path (BuildKit's
+/// `path.Base`), `__unnamed__` when there is none.
+fn url_file_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let path = path.split_once('/').map_or("", |(_, p)| p);
+    match path.trim_end_matches('/').rsplit('/').next() {
+        Some(n) if !n.is_empty() && n != "." && n != ".." => n.to_string(),
+        _ => "__unnamed__".into(),
+    }
 }

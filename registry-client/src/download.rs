@@ -1,0 +1,96 @@
+//! Plain HTTP(S) downloads (`ADD https://...` in a build): the same TLS setup as registries
+//! (system roots plus certs.d), redirects followed, the body streamed to a file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+/// What a download gave besides the file.
+#[derive(Clone, Debug, Default)]
+pub struct Downloaded {
+    /// Bytes written.
+    pub size: u64,
+    /// The `Last-Modified` time, as Unix seconds.
+    pub last_modified: Option<i64>,
+}
+
+/// Downloads `url` into `dest` (created or truncated). The error names the URL and the status.
+pub async fn download(url: &str, dest: &Path, user_agent: &str) -> Result<Downloaded, String> {
+    crate::client::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| format!("cannot download `{url}`: {e}"))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot download `{url}`: {}", chain(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!(
+            "cannot download `{url}`: the server answered {status}"
+        ));
+    }
+    let last_modified = resp
+        .headers()
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(|e| format!("cannot create `{}`: {e}", dest.display()))?;
+    let mut size = 0u64;
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("cannot download `{url}`: {e}"))?;
+        size += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+    Ok(Downloaded {
+        size,
+        last_modified,
+    })
+}
+
+/// An error with its causes, `a: b: c`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's preferred form) as Unix seconds.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(s.trim(), fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_date() {
+        assert_eq!(
+            super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(super::parse_http_date("yesterday"), None);
+    }
+}
