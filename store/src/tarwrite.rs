@@ -46,7 +46,7 @@ impl<W: Write> TarWriter<W> {
     /// first path written.
     pub fn append_path(&mut self, rel: &[u8], abs: &Path, m: &std::fs::Metadata) -> io::Result<()> {
         let ft = m.file_type();
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_mode(m.mode() & 0o7777);
         h.set_uid(m.uid() as u64);
         h.set_gid(m.gid() as u64);
@@ -110,7 +110,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends an empty regular file (whiteouts: `.wh.NAME`, `.wh..wh..opq`).
     pub fn append_marker(&mut self, rel: &[u8], mtime: i64) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(0o644);
         h.set_size(0);
@@ -126,7 +126,7 @@ impl<W: Write> TarWriter<W> {
         mode: u32,
         mtime: u64,
     ) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(mode);
         h.set_size(bytes.len() as u64);
@@ -138,7 +138,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends a directory entry.
     pub fn append_dir(&mut self, rel: &[u8], mode: u32, mtime: u64) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(mode);
         h.set_size(0);
@@ -159,7 +159,7 @@ impl<W: Write> TarWriter<W> {
         mode: u32,
         mtime: u64,
     ) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(mode);
         h.set_size(size);
@@ -170,7 +170,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends a symlink entry.
     pub fn append_symlink(&mut self, rel: &[u8], target: &[u8], mtime: u64) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
+        let mut h = ustar_header();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
@@ -246,7 +246,7 @@ impl<W: Write> TarWriter<W> {
                 data.extend_from_slice(v);
                 data.push(b'\n');
             }
-            let mut ph = tar::Header::new_ustar();
+            let mut ph = ustar_header();
             ph.set_entry_type(tar::EntryType::XHeader);
             ph.set_mode(0o644);
             ph.set_size(data.len() as u64);
@@ -278,4 +278,14 @@ fn set_raw_name(h: &mut tar::Header, name: &[u8]) {
     let old = h.as_old_mut();
     old.name = [0; 100];
     old.name[..name.len()].copy_from_slice(name);
+}
+
+/// A ustar header with its numeric owner fields filled (`tar::Header::new_ustar` leaves them
+/// empty, which strict readers refuse).
+fn ustar_header() -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h
 }

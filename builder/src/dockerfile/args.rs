@@ -236,15 +236,14 @@ impl StageScope<'_> {
     }
 
     /// The build args a RUN records in its history (`|N k=v ... cmd`, as docker writes it):
-    /// declared ARGs with a value, not shadowed by ENV, sorted; proxy args only when declared.
+    /// declared ARGs with a value, not shadowed by ENV, in declaration order (as BuildKit); proxy args only when declared.
     pub fn history_args(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
+        let out: Vec<String> = self
             .args
             .iter()
             .filter(|(k, _)| !self.env.iter().any(|(e, _)| e == k))
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
             .collect();
-        out.sort();
         out
     }
 

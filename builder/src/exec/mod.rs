@@ -3,15 +3,18 @@
 //! Each stage keeps a [`State`]: the image config being built, the manifest layer descriptors
 //! and snapshot directories of its layers, and a running cache key. Metadata instructions
 //! (ENV, LABEL, CMD, ...) change the config and add a history entry with `empty_layer`.
-//! Layer steps (RUN, COPY/ADD, and WORKDIR when it must create its directory) first look their
-//! key up in the build cache ([`cache`]); on a miss they write into a fresh overlay upper dir,
-//! which then becomes the new snapshot as is (`snapshots().adopt`), and its diff with
-//! whiteouts the new uncompressed layer blob. A step that changed nothing adds no layer
-//! (BuildKit drops empty layers at export and marks their history entries `empty_layer`).
+//! Layer steps (RUN, COPY/ADD and WORKDIR) first look their key up in the build cache
+//! ([`cache`]); on a miss they write into a fresh overlay upper dir, which then becomes the
+//! new snapshot as is (`snapshots().adopt`), and its diff with whiteouts the new uncompressed
+//! layer blob. As Docker's BuildKit (dockerd 20.10, the reference), a step that changed
+//! nothing still adds its (empty) layer.
 //!
-//! WORKDIR: BuildKit runs a `mkdir -p` file operation for every WORKDIR other than `/`. We do
-//! the same, as a layer step, only when the directory is missing from the image; an existing
-//! directory gives the empty layer BuildKit would drop anyway.
+//! WORKDIR: BuildKit runs a `mkdir -p` file operation for every WORKDIR other than `/`, and so
+//! do we, as a layer step.
+//!
+//! Mount points: BuildKit 0.8 leaves the directories its runtime creates for `/proc`, `/sys`
+//! and `RUN --mount` targets in the layer; BuildKit 0.9 and later remove them, and hoist never
+//! writes them (they live in the sandbox's init layer).
 //!
 //! Stages: every stage the target needs gets a thread of its own, so independent stages run
 //! in parallel; a stage that needs another one's result (FROM, `COPY --from`, `RUN
@@ -485,7 +488,6 @@ impl Build<'_> {
             if !self.platform.variant.is_empty() {
                 config.variant = Some(self.platform.variant.clone());
             }
-            config.runtime_mut().env = Some(vec![format!("PATH={DEFAULT_PATH}")]);
             State {
                 config,
                 layers: Vec::new(),
@@ -511,6 +513,11 @@ impl Build<'_> {
                 cmd_set: false,
             }
         };
+        // As BuildKit: a stage whose base sets no PATH gets the default one in its env.
+        let env = state.config.runtime_mut().env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
         self.reporter.event(Event::Done {
             id,
             elapsed: started.elapsed().as_secs_f64(),
@@ -578,10 +585,30 @@ impl Build<'_> {
             at: at.clone(),
             message,
         };
-        let ins = l
+        let mut ins = l
             .instruction
             .expand(self.lexer, &*scope)
             .map_err(|e| bad(e.to_string()))?;
+        // As BuildKit: `COPY --from` and `RUN --mount=from=` see only the ARGs before the first
+        // FROM (they name what the stage depends on before it runs).
+        let global_word = |w: &Option<String>| {
+            w.as_deref()
+                .map(|w| global.expand(w, self.lexer))
+                .transpose()
+                .map_err(|e| bad(e.to_string()))
+        };
+        match (&l.instruction, &mut ins) {
+            (
+                Instruction::Copy { options: raw, .. } | Instruction::Add { options: raw, .. },
+                Instruction::Copy { options, .. } | Instruction::Add { options, .. },
+            ) => options.from = global_word(&raw.from)?,
+            (Instruction::Run { mounts: raw, .. }, Instruction::Run { mounts, .. }) => {
+                for (r, m) in raw.iter().zip(mounts.iter_mut()) {
+                    m.from = global_word(&r.from)?;
+                }
+            }
+            _ => {}
+        }
         let text = match &ins {
             Instruction::Env(pairs) => {
                 let mut msg = String::from("ENV");
@@ -729,7 +756,7 @@ impl Build<'_> {
                 );
                 state.config.runtime_mut().working_dir = Some(wd.clone());
                 let msg = format!("WORKDIR {wd}");
-                if wd != "/" && !exists_in(&state.lowers(), &wd) {
+                if wd != "/" {
                     let id = self.next_id();
                     let name = format!("{label} {}", l.original);
                     return self.workdir(state, id, &name, &at, &wd, msg);
@@ -815,7 +842,7 @@ impl Build<'_> {
         })
     }
 
-    /// Makes `upper` the next layer of `state` (nothing when it is empty) and adds the
+    /// Makes `upper` the next layer of `state` (an empty one too, as BuildKit) and adds the
     /// history entry.
     fn commit_layer(
         &self,
@@ -824,12 +851,8 @@ impl Build<'_> {
         created_by: String,
     ) -> Result<(), BuildError> {
         use error::IoAt;
-        let empty = std::fs::read_dir(upper)
-            .at("read directory", upper)?
-            .next()
-            .is_none();
         let now = self.now.clone();
-        if !empty {
+        {
             let ingest = self
                 .store
                 .blobs()
@@ -851,7 +874,7 @@ impl Build<'_> {
                 .layers
                 .push(Descriptor::new(&MediaType::OciLayer, diff_id, size));
         }
-        state.history(created_by, empty, &now);
+        state.history(created_by, false, &now);
         state.clock = now;
         Ok(())
     }
@@ -929,15 +952,6 @@ fn join_workdir(prev: Option<&str>, dir: &str) -> String {
         format!("/{}/{dir}", prev.unwrap_or(""))
     };
     crate::go::path::clean(&joined)
-}
-
-/// True when `path` exists in the image made of `layers` (topmost first).
-fn exists_in(layers: &[PathBuf], path: &str) -> bool {
-    match store::apply::clean_path(path.trim_start_matches('/').as_bytes()) {
-        Ok(comps) if comps.is_empty() => true,
-        Ok(comps) => store::apply::lookup_in_layers(layers, &comps).is_some(),
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]

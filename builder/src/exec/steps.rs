@@ -199,7 +199,8 @@ impl Build<'_> {
                 cwd,
                 uid: user.uid,
                 gid: user.gid,
-                additional_gids: user.additional_gids,
+                // As BuildKit: only the groups /etc/group lists the user in, not its own.
+                additional_gids: user.additional_gids.get(1..).unwrap_or_default().to_vec(),
             },
             hostname: hostname.into(),
             network: net,
