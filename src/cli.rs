@@ -120,6 +120,9 @@ pub struct BuildArgs {
     /// Write the image ID to this file
     #[arg(long)]
     pub iidfile: Option<std::path::PathBuf>,
+    /// Reproducible output: SOURCE_DATE_EPOCH (0 when unset) for every time in the image
+    #[arg(long)]
+    pub reproducible: bool,
     /// A secret for RUN --mount=type=secret (id=ID,src=PATH or id=ID,env=VAR; repeatable)
     #[arg(long = "secret", value_name = "id=ID,src=PATH")]
     pub secrets: Vec<String>,

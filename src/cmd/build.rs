@@ -255,31 +255,36 @@ fn build(
     }
     let store = super::open(root)?;
     let _lease = store.lease()?;
-    let opts = BuildOptions {
-        context: a.context.clone(),
-        dockerfile_path: match &a.file {
-            Some(f) if f.as_os_str() == "-" => None,
-            Some(f) => Some(f.clone()),
-            None => Some(a.context.join("Dockerfile")),
-        },
-        dockerfile_name: name,
-        target,
-        build_args,
-        no_cache: a.no_cache,
-        pull: a.pull,
-        network: match a.network {
-            BuildNetwork::Default => Network::Default,
-            BuildNetwork::None => Network::None,
-            BuildNetwork::Host => Network::Host,
-        },
-        labels,
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.parse().ok()),
-        sandbox_exe: "/proc/self/exe".into(),
-        secrets: secrets(&a.secrets)?,
-        ssh: ssh_sockets(&a.ssh)?,
-    };
+    let opts =
+        BuildOptions {
+            context: a.context.clone(),
+            dockerfile_path: match &a.file {
+                Some(f) if f.as_os_str() == "-" => None,
+                Some(f) => Some(f.clone()),
+                None => Some(a.context.join("Dockerfile")),
+            },
+            dockerfile_name: name,
+            target,
+            build_args,
+            no_cache: a.no_cache,
+            pull: a.pull,
+            network: match a.network {
+                BuildNetwork::Default => Network::Default,
+                BuildNetwork::None => Network::None,
+                BuildNetwork::Host => Network::Host,
+            },
+            labels,
+            source_date_epoch: match std::env::var("SOURCE_DATE_EPOCH") {
+                Ok(s) => Some(s.trim().parse().with_context(|| {
+                    format!("SOURCE_DATE_EPOCH `{s}` is not a number of seconds")
+                })?),
+                Err(_) if a.reproducible => Some(0),
+                Err(_) => None,
+            },
+            sandbox_exe: "/proc/self/exe".into(),
+            secrets: secrets(&a.secrets)?,
+            ssh: ssh_sockets(&a.ssh)?,
+        };
     let bases = StoreBases {
         store: &store,
         insecure,
