@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, offline, on the default local store (/var/lib/hoist as root):
-# build hoist, import the sample image, list it, show its history, save it as a docker archive,
+# build hoist, import a busybox base, build the sample image from testdata/sample/app (two
+# stages, a heredoc RUN, COPY --from), list it, show its history, save it as a docker archive,
 # load it back, export its root filesystem, and run it in the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,8 @@ hoist=target/release/hoist
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 bash testdata/sample/make-rootfs.sh "$work/rootfs.tar"
-$hoist import "$work/rootfs.tar" hoist-sample:latest \
-  --change 'ENV PATH=/bin' --change 'WORKDIR /app' --change 'CMD ["/app/hello.sh"]'
+$hoist import "$work/rootfs.tar" hoist-sample-base:latest --change 'ENV PATH=/bin'
+$hoist build --progress plain -t hoist-sample:latest testdata/sample/app
 $hoist images hoist-sample
 $hoist history hoist-sample
 $hoist save -o "$work/hoist-sample.tar" hoist-sample:latest
