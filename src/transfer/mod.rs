@@ -2,6 +2,7 @@
 //! `registry-client` (which never depend on each other), used by `pull`, `push`, `run` and
 //! `build`.
 
+mod pgzip;
 pub mod progress;
 pub mod pull;
 pub mod push;

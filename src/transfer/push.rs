@@ -12,6 +12,7 @@ use registry_client::repo::{Mounted, UploadKind};
 use registry_client::{Client, Repository};
 use store::{Descriptor, Expected, Image, Manifest, Store};
 
+use super::pgzip;
 use super::progress::Progress;
 
 /// Layer compression for push.
@@ -50,6 +51,8 @@ const MONOLITHIC_MAX: u64 = 512 << 20;
 const CHUNK: u64 = 128 << 20;
 /// Blobs uploaded at once.
 const PARALLEL: usize = 4;
+/// Uncompressed layers from this size on are gzipped on several threads (pigz-style blocks).
+const PARALLEL_GZIP_MIN: u64 = 16 << 20;
 
 /// What a push did.
 pub struct Pushed {
@@ -94,6 +97,13 @@ fn compressed_layers(store: &Store, image: &Image, opts: &PushOptions) -> Result
             None => todo.push(i),
         }
     }
+    // The cores are shared among the large layers compressed at once.
+    let large = todo
+        .iter()
+        .filter(|&&i| out[i].size >= PARALLEL_GZIP_MIN)
+        .count();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = (cores / large.max(1)).max(1);
     let done: Vec<Result<(usize, Digest, u64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = todo
             .iter()
@@ -102,7 +112,7 @@ fn compressed_layers(store: &Store, image: &Image, opts: &PushOptions) -> Result
                 let size = out[i].size;
                 s.spawn(move || -> Result<(usize, Digest, u64)> {
                     let item = opts.progress.item(diff_id.short(), "Compressing", size);
-                    let (d, csize) = compress(store, &diff_id, opts)?;
+                    let (d, csize) = compress(store, &diff_id, size, workers, opts)?;
                     store.set_compressed_layer(&diff_id, algo, &d, csize)?;
                     item.finish("Compressed");
                     Ok((i, d, csize))
@@ -124,11 +134,24 @@ fn compressed_layers(store: &Store, image: &Image, opts: &PushOptions) -> Result
     Ok(out)
 }
 
-fn compress(store: &Store, diff_id: &Digest, opts: &PushOptions) -> Result<(Digest, u64)> {
+/// Compresses the uncompressed layer `diff_id` (`size` bytes) into the store; gzip of a large
+/// layer runs on `workers` threads. The same input and level give the same bytes.
+fn compress(
+    store: &Store,
+    diff_id: &Digest,
+    size: u64,
+    workers: usize,
+    opts: &PushOptions,
+) -> Result<(Digest, u64)> {
     let mut input = BufReader::with_capacity(1 << 20, store.blobs().open(diff_id)?);
     let what = format!("compressed layer {diff_id}");
     let mut ingest = store.blobs().ingest(Expected::any(), &what)?;
     match opts.compression {
+        Compression::Gzip if size >= PARALLEL_GZIP_MIN => {
+            let level = opts.level.unwrap_or(6).clamp(0, 9) as u32;
+            pgzip::compress(&mut input, &mut ingest, level, workers)
+                .with_context(|| format!("cannot compress {diff_id}"))?;
+        }
         Compression::Gzip => {
             let level = opts.level.unwrap_or(6).clamp(0, 9) as u32;
             let mut enc =
