@@ -12,7 +12,7 @@
 //! with absolute paths, `..` escaping the root, a symlink (or non-directory) as parent, or a hard
 //! link leaving the root are refused with an error naming the entry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -33,6 +33,9 @@ const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 /// Directory descriptors kept open while applying (well below common fd limits).
 const DIR_CACHE: usize = 256;
+/// The set-group-ID bit: a directory with it gives new entries its group (and new
+/// directories the bit).
+const S_ISGID: u32 = 0o2000;
 
 /// What an apply did.
 #[derive(Clone, Debug, Default)]
@@ -68,22 +71,25 @@ fn apply_with_umask<R: Read>(
     lowers: &[PathBuf],
     layer: &str,
 ) -> Result<ApplyStats> {
+    let root_fd = Rc::new(root_fd);
     let mut a = Applier {
-        root: root.to_path_buf(),
-        root_fd,
+        root_fd: root_fd.clone(),
         lowers,
         layer: layer.to_string(),
-        cache: HashMap::new(),
-        dir_times: Vec::new(),
+        cache: HashMap::from([(Vec::new(), root_fd)]),
+        dir_times: BTreeMap::new(),
         stats: ApplyStats::default(),
         buf: vec![0; 256 * 1024],
-        made: std::collections::HashSet::new(),
+        made: HashSet::new(),
+        setgid: HashSet::new(),
         root_owner: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
     };
-    if let Some(top) = lowers.first() {
-        a.copy_dir_meta(top, &a.root_fd.try_clone().at("dup", root)?, "/")?;
-    }
+    let root_mode = match lowers.first() {
+        Some(top) => a.copy_dir_meta(top, &a.root_fd, "/")?,
+        None => rfs::fstat(&*a.root_fd).at("stat", root)?.st_mode,
+    };
+    a.note_mode(&[], root_mode);
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| a.layer_err(e))?;
     for entry in entries {
@@ -97,18 +103,21 @@ fn apply_with_umask<R: Read>(
 }
 
 struct Applier<'a> {
-    root: PathBuf,
-    root_fd: OwnedFd,
+    root_fd: Rc<OwnedFd>,
     lowers: &'a [PathBuf],
     layer: String,
-    /// The last parent directory opened: its components and descriptor.
+    /// Open directories by components: the root (never evicted), and the directories entries
+    /// went into lately with their ancestors.
     cache: HashMap<Vec<Vec<u8>>, Rc<OwnedFd>>,
-    /// Directories whose times are set at the end (children change them while we work).
-    dir_times: Vec<(Vec<Vec<u8>>, Timespec)>,
+    /// Directories whose times are set at the end (children change them while we work), in
+    /// path order.
+    dir_times: BTreeMap<Vec<Vec<u8>>, Timespec>,
     stats: ApplyStats,
     buf: Vec<u8>,
     /// Paths this apply created (the snapshot directory starts empty).
-    made: std::collections::HashSet<Vec<Vec<u8>>>,
+    made: HashSet<Vec<Vec<u8>>>,
+    /// Directories with the set-group-ID bit: what is made in them takes their group.
+    setgid: HashSet<Vec<Vec<u8>>>,
     /// True when new files are owned by 0:0 (we run as root).
     root_owner: bool,
 }
@@ -208,9 +217,9 @@ impl Applier<'_> {
         let Some((name, parent)) = comps.split_last() else {
             // The root directory itself.
             if kind.is_dir() {
-                let fd = self.root_fd.try_clone().at("dup", &self.root)?;
-                self.set_meta(&fd, &meta, &raw, false, None)?;
-                self.dir_times.push((Vec::new(), meta.mtime));
+                self.set_meta(&self.root_fd, &meta, &raw, false, None)?;
+                self.note_mode(&[], meta.mode);
+                self.dir_times.insert(Vec::new(), meta.mtime);
             }
             return Ok(());
         };
@@ -226,8 +235,8 @@ impl Applier<'_> {
                 let mut wcomps = parent.to_vec();
                 wcomps.push(target.to_vec());
                 let target = cstr(target);
-                if !self.made.insert(wcomps) {
-                    self.remove_existing(&pfd, &target, &raw)?;
+                if !self.made.insert(wcomps.clone()) {
+                    self.remove_existing(&pfd, &target, &wcomps, &raw)?;
                 }
                 rfs::mknodat(&pfd, &target, FileType::CharacterDevice, Mode::empty(), 0)
                     .map_err(|e| self.privilege_err(&raw, "creating a whiteout", e))?;
@@ -250,30 +259,40 @@ impl Applier<'_> {
         match kind {
             tar::EntryType::Directory => {
                 let mut opaque = false;
-                match existing {
-                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                let fresh = match existing {
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => false,
                     Some(st) => {
                         opaque = is_whiteout(&st);
-                        self.remove_existing(&pfd, &cname, &raw)?;
-                        rfs::mkdirat(&pfd, &cname, Mode::from_raw_mode(0o700))
-                            .map_err(|e| ioerr(self, "mkdir", e))?;
+                        self.remove_existing(&pfd, &cname, &comps, &raw)?;
+                        true
                     }
-                    None => rfs::mkdirat(&pfd, &cname, Mode::from_raw_mode(0o700))
-                        .map_err(|e| ioerr(self, "mkdir", e))?,
+                    None => true,
+                };
+                // mkdir keeps the permission and sticky bits; set-ID bits need a chmod.
+                let created = meta.mode & 0o1777;
+                if fresh {
+                    rfs::mkdirat(&pfd, &cname, Mode::from_raw_mode(created))
+                        .map_err(|e| ioerr(self, "mkdir", e))?;
                 }
-                let fd = openat_dir(pfd.as_fd(), &cname).map_err(|e| ioerr(self, "open", e))?;
-                if opaque {
-                    set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
-                        self.entry_err(&raw, format!("marking directory opaque: {e}"))
-                    })?;
+                let created = (fresh && self.owner_is_root(parent)).then_some(created);
+                // Opened only when something is left to set; its entries open it anyway.
+                let done = created == Some(meta.mode) && meta.uid == 0 && meta.gid == 0;
+                if opaque || !done || !meta.xattrs.is_empty() {
+                    let fd = openat_dir(pfd.as_fd(), &cname).map_err(|e| ioerr(self, "open", e))?;
+                    if opaque {
+                        set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
+                            self.entry_err(&raw, format!("marking directory opaque: {e}"))
+                        })?;
+                    }
+                    self.set_meta(&fd, &meta, &raw, false, created)?;
+                    self.remember(&comps, &Rc::new(fd));
                 }
-                self.set_meta(&fd, &meta, &raw, false, None)?;
-                self.dir_times.push((comps.clone(), meta.mtime));
-                self.remember(&comps, &Rc::new(fd));
+                self.note_mode(&comps, meta.mode);
+                self.dir_times.insert(comps.clone(), meta.mtime);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 if existing.is_some() {
-                    self.remove_existing(&pfd, &cname, &raw)?;
+                    self.remove_existing(&pfd, &cname, &comps, &raw)?;
                 }
                 let fd = rfs::openat(
                     &pfd,
@@ -299,7 +318,8 @@ impl Applier<'_> {
                     self.stats.bytes += n as u64;
                 }
                 let fd = OwnedFd::from(f);
-                self.set_meta(&fd, &meta, &raw, true, Some(meta.mode))?;
+                let created = self.owner_is_root(parent).then_some(meta.mode);
+                self.set_meta(&fd, &meta, &raw, true, created)?;
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -307,19 +327,21 @@ impl Applier<'_> {
                     .ok_or_else(|| self.entry_err(&raw, "symlink without a target"))?
                     .into_owned();
                 if existing.is_some() {
-                    self.remove_existing(&pfd, &cname, &raw)?;
+                    self.remove_existing(&pfd, &cname, &comps, &raw)?;
                 }
                 let target = CString::new(target)
                     .map_err(|_| self.entry_err(&raw, "symlink target contains a NUL byte"))?;
                 rfs::symlinkat(&target, &pfd, &cname).map_err(|e| ioerr(self, "symlink", e))?;
-                rfs::chownat(
-                    &pfd,
-                    &cname,
-                    Some(uid(meta.uid)),
-                    Some(gid(meta.gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                if !(self.owner_is_root(parent) && meta.uid == 0 && meta.gid == 0) {
+                    rfs::chownat(
+                        &pfd,
+                        &cname,
+                        Some(uid(meta.uid)),
+                        Some(gid(meta.gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                }
                 let ts = Timestamps {
                     last_access: meta.mtime,
                     last_modification: meta.mtime,
@@ -367,20 +389,20 @@ impl Applier<'_> {
                 }
                 // The parent fd may have been swapped by open_parent of the target.
                 let pfd = self.open_parent(parent, &raw)?;
-                if let Ok(st) = rfs::statat(&pfd, &cname, AtFlags::SYMLINK_NOFOLLOW) {
+                if let Some(st) = existing {
                     let tst = rfs::statat(&tpfd, &tcname, AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(|e| ioerr(self, "stat", e))?;
                     if st.st_ino == tst.st_ino && st.st_dev == tst.st_dev {
                         return Ok(());
                     }
-                    self.remove_existing(&pfd, &cname, &raw)?;
+                    self.remove_existing(&pfd, &cname, &comps, &raw)?;
                 }
                 rfs::linkat(&tpfd, &tcname, &pfd, &cname, AtFlags::empty())
                     .map_err(|e| ioerr(self, "hard link", e))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 if existing.is_some() {
-                    self.remove_existing(&pfd, &cname, &raw)?;
+                    self.remove_existing(&pfd, &cname, &comps, &raw)?;
                 }
                 let h = entry.header();
                 let (ft, dev) = match kind {
@@ -496,8 +518,8 @@ impl Applier<'_> {
     }
 
     /// chown, chmod (after chown, which clears setuid bits), xattrs, and times for files.
-    /// `created_mode` is the mode a file was just created with by us, which spares the calls
-    /// that would change nothing.
+    /// `created_mode` is the mode a file was just created with by us, owned by 0:0 (see
+    /// `owner_is_root`), which spares the calls that would change nothing.
     fn set_meta(
         &self,
         fd: &OwnedFd,
@@ -506,8 +528,7 @@ impl Applier<'_> {
         times: bool,
         created_mode: Option<u32>,
     ) -> Result<()> {
-        let fresh = created_mode.is_some() && self.root_owner;
-        let chown = !fresh || m.uid != 0 || m.gid != 0;
+        let chown = created_mode.is_none() || m.uid != 0 || m.gid != 0;
         if chown {
             rfs::fchown(fd, Some(uid(m.uid)), Some(gid(m.gid)))
                 .map_err(|e| self.privilege_err(raw, "chown", e))?;
@@ -538,16 +559,11 @@ impl Applier<'_> {
         if let Some(fd) = self.cache.get(comps) {
             return Ok(fd.clone());
         }
-        // Start from the deepest cached ancestor.
-        let mut start = 0;
-        let mut cur: Rc<OwnedFd> = Rc::new(self.root_fd.try_clone().at("dup", &self.root)?);
-        for depth in (1..comps.len()).rev() {
-            if let Some(fd) = self.cache.get(&comps[..depth]) {
-                cur = fd.clone();
-                start = depth;
-                break;
-            }
-        }
+        // Start from the deepest cached ancestor (the root is always there).
+        let (start, mut cur) = (0..comps.len())
+            .rev()
+            .find_map(|depth| Some((depth, self.cache.get(&comps[..depth])?.clone())))
+            .unwrap_or_else(|| (0, self.root_fd.clone()));
         for (i, c) in comps.iter().enumerate().skip(start) {
             let name = cstr(c);
             let next = match openat_dir(cur.as_fd(), &name) {
@@ -583,6 +599,7 @@ impl Applier<'_> {
                         rfs::mkdirat(&cur, &name, Mode::from_raw_mode(0o755)).map_err(|e| {
                             self.entry_err(raw, format!("mkdir: {}", io::Error::from(e)))
                         })?;
+                        self.note_inherited(&comps[..=i]);
                         let fd = openat_dir(cur.as_fd(), &name).map_err(|e| {
                             self.entry_err(raw, format!("open: {}", io::Error::from(e)))
                         })?;
@@ -610,11 +627,38 @@ impl Applier<'_> {
         Ok(cur)
     }
 
+    /// Caches the open directory `comps`. When the cache is full only its ancestors stay, so
+    /// the directory entries go into next and the ones above it are never reopened.
     fn remember(&mut self, comps: &[Vec<u8>], fd: &Rc<OwnedFd>) {
         if self.cache.len() >= DIR_CACHE {
-            self.cache.clear();
+            self.cache.retain(|k, _| comps.starts_with(k));
         }
         self.cache.insert(comps.to_vec(), fd.clone());
+    }
+
+    /// True when what is made in directory `parent` is owned by 0:0 without a chown: we run as
+    /// root and `parent` does not hand down its group.
+    fn owner_is_root(&self, parent: &[Vec<u8>]) -> bool {
+        self.root_owner && !self.setgid.contains(parent)
+    }
+
+    /// Records the mode directory `comps` was given.
+    fn note_mode(&mut self, comps: &[Vec<u8>], mode: u32) {
+        if mode & S_ISGID != 0 {
+            self.setgid.insert(comps.to_vec());
+        } else {
+            self.setgid.remove(comps);
+        }
+    }
+
+    /// Records that directory `comps` was made with no mode of its own: it takes its parent's
+    /// set-group-ID bit.
+    fn note_inherited(&mut self, comps: &[Vec<u8>]) {
+        if let Some((_, parent)) = comps.split_last()
+            && self.setgid.contains(parent)
+        {
+            self.setgid.insert(comps.to_vec());
+        }
     }
 
     /// Creates directory `comps` (whose last component is `name`, inside `parent`): a copy-up of
@@ -651,23 +695,27 @@ impl Applier<'_> {
         {
             let fd = openat_dir(parent.as_fd(), name)
                 .map_err(|e| self.entry_err(raw, format!("open: {}", io::Error::from(e))))?;
-            self.copy_dir_meta(&path, &fd, &join(comps))?;
+            let mode = self.copy_dir_meta(&path, &fd, &join(comps))?;
+            self.note_mode(comps, mode);
             let mt = Timespec {
                 tv_sec: m.mtime(),
                 tv_nsec: m.mtime_nsec(),
             };
-            self.dir_times.push((comps.to_vec(), mt));
+            self.dir_times.insert(comps.to_vec(), mt);
+        } else {
+            self.note_inherited(comps);
         }
         Ok(())
     }
 
-    /// Copies owner, mode and xattrs (not overlay's) of the lower directory `src` onto `fd`.
-    fn copy_dir_meta(&self, src: &Path, fd: &OwnedFd, what: &str) -> Result<()> {
+    /// Copies owner and mode of the lower directory `src` onto `fd`; returns the mode.
+    fn copy_dir_meta(&self, src: &Path, fd: &OwnedFd, what: &str) -> Result<u32> {
         let m = std::fs::symlink_metadata(src).at("stat", src)?;
         rfs::fchown(fd, Some(uid(m.uid())), Some(gid(m.gid())))
             .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
-        rfs::fchmod(fd, Mode::from_raw_mode(m.mode() & 0o7777)).at("chmod", src)?;
-        Ok(())
+        let mode = m.mode() & 0o7777;
+        rfs::fchmod(fd, Mode::from_raw_mode(mode)).at("chmod", src)?;
+        Ok(mode)
     }
 
     fn lower_lookup(&self, comps: &[Vec<u8>]) -> Option<(PathBuf, std::fs::Metadata)> {
@@ -723,8 +771,18 @@ impl Applier<'_> {
         self.set_meta(&fd, &meta, raw, true, None)
     }
 
-    fn remove_existing(&mut self, parent: &OwnedFd, name: &CStr, raw: &[u8]) -> Result<()> {
-        self.cache.clear();
+    /// Removes `name` in `parent` (path `comps`), a directory with its contents, and forgets
+    /// what was known of the paths below.
+    fn remove_existing(
+        &mut self,
+        parent: &OwnedFd,
+        name: &CStr,
+        comps: &[Vec<u8>],
+        raw: &[u8],
+    ) -> Result<()> {
+        self.cache.retain(|k, _| !k.starts_with(comps));
+        self.setgid.retain(|k| !k.starts_with(comps));
+        self.dir_times.retain(|k, _| !k.starts_with(comps));
         match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(self.entry_err(raw, format!("stat: {}", io::Error::from(e)))),
@@ -741,29 +799,45 @@ impl Applier<'_> {
         }
     }
 
+    /// Sets the directories' times, now that nothing changes in them any more: each through
+    /// its parent, walking the sorted paths so that every directory on the way is opened once.
+    /// (A directory a later entry replaced left the list in `remove_existing`; one that cannot
+    /// be reached is skipped.)
     fn finish(&mut self) -> Result<()> {
         self.cache.clear();
-        // Deepest first, so setting a child's times never disturbs its parent's.
-        self.dir_times
-            .sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
-        for (comps, mtime) in std::mem::take(&mut self.dir_times) {
-            let mut cur = self.root_fd.try_clone().at("dup", &self.root)?;
-            let mut ok = true;
-            for c in &comps {
-                match openat_dir(cur.as_fd(), &cstr(c)) {
-                    Ok(fd) => cur = fd,
-                    Err(_) => {
-                        ok = false;
-                        break;
+        // `open[i]` is the directory `path[..=i]`.
+        let mut path: Vec<&[u8]> = Vec::new();
+        let mut open: Vec<OwnedFd> = Vec::new();
+        let dir_times = std::mem::take(&mut self.dir_times);
+        for (comps, mtime) in &dir_times {
+            let ts = Timestamps {
+                last_access: *mtime,
+                last_modification: *mtime,
+            };
+            let Some((name, parent)) = comps.split_last() else {
+                let _ = rfs::futimens(&*self.root_fd, &ts);
+                continue;
+            };
+            let same = path
+                .iter()
+                .zip(parent)
+                .take_while(|(a, b)| **a == b.as_slice())
+                .count();
+            path.truncate(same);
+            open.truncate(same);
+            for c in &parent[same..] {
+                let dir = open.last().map_or(self.root_fd.as_fd(), |fd| fd.as_fd());
+                match openat_dir(dir, &cstr(c)) {
+                    Ok(fd) => {
+                        open.push(fd);
+                        path.push(c);
                     }
+                    Err(_) => break,
                 }
             }
-            if ok {
-                let ts = Timestamps {
-                    last_access: mtime,
-                    last_modification: mtime,
-                };
-                let _ = rfs::futimens(&cur, &ts);
+            if open.len() == parent.len() {
+                let dir = open.last().map_or(self.root_fd.as_fd(), |fd| fd.as_fd());
+                let _ = rfs::utimensat(dir, cstr(name), &ts, AtFlags::SYMLINK_NOFOLLOW);
             }
         }
         Ok(())
@@ -920,5 +994,128 @@ mod tests {
     fn pax_time() {
         assert_eq!(parse_pax_time("12.5"), Some((12, 500_000_000)));
         assert_eq!(parse_pax_time("7"), Some((7, 0)));
+    }
+
+    /// A tar entry: path, type, mode, owner (uid = gid unless `gid` differs), mtime, content
+    /// or link target.
+    struct T<'a>(&'a str, tar::EntryType, u32, u32, u32, u64, &'a str);
+
+    fn apply(entries: &[T]) -> tempfile::TempDir {
+        let mut b = tar::Builder::new(Vec::new());
+        for T(path, kind, mode, uid, gid, mtime, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            h.set_uid(*uid as u64);
+            h.set_gid(*gid as u64);
+            h.set_mtime(*mtime);
+            let body = if kind.is_symlink() || kind.is_hard_link() {
+                h.set_link_name(data).expect("short link name");
+                &b""[..]
+            } else {
+                data.as_bytes()
+            };
+            h.set_size(body.len() as u64);
+            b.append_data(&mut h, path, body).expect("tar into memory");
+        }
+        let tar = b.into_inner().expect("tar into memory");
+        let dir = tempfile::tempdir().expect("temp dir");
+        apply_layer(&tar[..], dir.path(), &[], "test").expect("apply");
+        dir
+    }
+
+    fn is_root() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        if !root {
+            eprintln!("skipped: needs root to chown");
+        }
+        root
+    }
+
+    #[test]
+    fn what_is_made_in_a_setgid_directory_gets_the_owner_the_layer_says() {
+        use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
+        if !is_root() {
+            return;
+        }
+        let t = 1_700_000_000;
+        let dir = apply(&[
+            T("g/", D, 0o2775, 0, 50, t, ""),
+            T("g/f", F, 0o644, 0, 0, t, "f\n"),
+            T("g/s", F, 0o4755, 0, 0, t, "s\n"),
+            T("g/l", L, 0o777, 0, 0, t, "f"),
+            T("g/d/", D, 0o755, 0, 0, t, ""),
+            T("g/implicit/x", F, 0o600, 0, 0, t, "x\n"),
+            T("g/implicit/y/", D, 0o700, 0, 0, t, ""),
+            T("tmp/", D, 0o1777, 0, 0, t, ""),
+            T("home/", D, 0o750, 1000, 1000, t, ""),
+        ]);
+        let m = |p: &str| std::fs::symlink_metadata(dir.path().join(p)).expect(p);
+        let check = |p: &str, mode: u32, uid: u32, gid: u32| {
+            let md = m(p);
+            assert_eq!(
+                (md.mode() & 0o7777, md.uid(), md.gid()),
+                (mode, uid, gid),
+                "{p}: mode, uid, gid"
+            );
+        };
+        check("g", 0o2775, 0, 50);
+        check("g/f", 0o644, 0, 0);
+        check("g/s", 0o4755, 0, 0);
+        check("g/d", 0o755, 0, 0);
+        assert_eq!((m("g/l").uid(), m("g/l").gid()), (0, 0), "g/l: uid, gid");
+        // A parent the layer does not list is made as overlay would: it inherits the group.
+        check("g/implicit", 0o2755, 0, 50);
+        check("g/implicit/x", 0o600, 0, 0);
+        check("g/implicit/y", 0o700, 0, 0);
+        check("tmp", 0o1777, 0, 0);
+        check("home", 0o750, 1000, 1000);
+    }
+
+    #[test]
+    fn directory_times_hold_across_many_directories_and_replaced_ones() {
+        use tar::EntryType::{Directory as D, Regular as F};
+        let mut names = Vec::new();
+        for i in 0..(DIR_CACHE + 40) {
+            names.push((
+                format!("top{}/", i % 7),
+                format!("top{}/d{i}/", i % 7),
+                i as u64,
+            ));
+        }
+        let mut entries = vec![
+            T("r/", D, 0o755, 0, 0, 5, ""),
+            T("r/sub/", D, 0o755, 0, 0, 6, ""),
+        ];
+        for (top, d, i) in &names {
+            entries.push(T(top, D, 0o755, 0, 0, 10, ""));
+            entries.push(T(d, D, 0o755, 0, 0, 1000 + i, ""));
+        }
+        // Files go back into every directory after all were made, so the cache turns over.
+        let files: Vec<String> = names.iter().map(|(_, d, _)| format!("{d}f")).collect();
+        for f in &files {
+            entries.push(T(f, F, 0o644, 0, 0, 20, "x"));
+        }
+        // `r` becomes a file: the directory's time must not land on it.
+        entries.push(T("r", F, 0o644, 0, 0, 30, "r"));
+        let dir = apply(&entries);
+        let mtime = |p: &str| {
+            std::fs::symlink_metadata(dir.path().join(p))
+                .expect(p)
+                .mtime()
+        };
+        for (top, d, i) in &names {
+            assert_eq!(mtime(top), 10, "{top}");
+            assert_eq!(mtime(d), 1000 + *i as i64, "{d}");
+        }
+        for f in &files {
+            assert_eq!(mtime(f), 20, "{f}");
+        }
+        assert_eq!(mtime("r"), 30, "r, a directory replaced by a file");
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("r"))
+                .expect("r")
+                .is_file()
+        );
     }
 }
