@@ -275,10 +275,25 @@ fn rebuild_is_cached_and_reruns_only_what_changed() {
         3,
         "WORKDIR, RUN and the first COPY are cached: {log}"
     );
+    assert!(
+        log.contains("cache miss: file changed: two.txt"),
+        "the miss names the file: {log}"
+    );
+    assert!(
+        log.contains("cache miss: an earlier step changed"),
+        "later steps name their cause: {log}"
+    );
     let fs = export(&root, &id4, t.path());
     assert_eq!(
         std::fs::read_to_string(fs.join("texts/two.txt")).unwrap(),
         "TWO\n"
+    );
+    // A build arg: the first step after the ARG names it.
+    let (_, log) = build_ok(&root, &ctx, &["--build-arg", "VERSION=2.0"]);
+    assert!(
+        log.contains("cache miss: instruction before it changed")
+            && log.contains("`ARG VERSION=1.0 (VERSION=2.0)`"),
+        "{log}"
     );
     // --no-cache runs everything.
     let (_, log) = build_ok(&root, &ctx, &["--no-cache"]);

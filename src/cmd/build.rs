@@ -358,6 +358,7 @@ impl Reporter for Printer {
         let _ = match event {
             Event::Step { id, name } => writeln!(err, "#{id} {name}"),
             Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),
+            Event::Miss { id, reason } => writeln!(err, "#{id} cache miss: {reason}"),
             Event::Output { id, elapsed, line } => writeln!(err, "#{id} {elapsed:.3} {line}"),
             Event::Done { id, elapsed } => writeln!(err, "#{id} DONE {elapsed:.1}s\n"),
             Event::Warning(w) => writeln!(

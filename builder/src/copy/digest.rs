@@ -1,7 +1,7 @@
 //! The content digest of a selection, for the step's cache key, and the memo that makes a
 //! rebuild of an unchanged context cost `lstat` calls only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -178,14 +178,34 @@ impl DigestMemo {
     }
 }
 
-/// Length-prefixed fields into a hasher.
-struct Encoder(Sha256Writer<io::Sink>);
+/// Length-prefixed fields into a hasher; each record's fields also into a fingerprint of its
+/// own path.
+struct Encoder {
+    main: Sha256Writer<io::Sink>,
+    /// The matched source the records below belong to.
+    prefix: PathBuf,
+    /// The record being written: its path and fields.
+    current: Option<(String, Vec<u8>)>,
+    files: BTreeMap<String, String>,
+}
 
 impl Encoder {
     fn field(&mut self, b: &[u8]) {
         // Writing into a hasher over `io::sink()` cannot fail.
-        let _ = self.0.write_all(&(b.len() as u64).to_le_bytes());
-        let _ = self.0.write_all(b);
+        let _ = self.main.write_all(&(b.len() as u64).to_le_bytes());
+        let _ = self.main.write_all(b);
+        if let Some((_, rec)) = &mut self.current {
+            rec.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            rec.extend_from_slice(b);
+        }
+    }
+
+    /// Ends the current record's fingerprint.
+    fn close(&mut self) {
+        if let Some((path, rec)) = self.current.take() {
+            self.files
+                .insert(path, oci::Digest::of(&rec).hex().to_string());
+        }
     }
 
     fn num(&mut self, n: u64) {
@@ -200,6 +220,9 @@ impl Encoder {
         owner: (u32, u32),
         host: &Path,
     ) -> Result<(), CopyError> {
+        self.close();
+        let name = self.prefix.join(path).to_string_lossy().into_owned();
+        self.current = Some((name, Vec::new()));
         self.field(bytes(path));
         self.field(&[kind]);
         self.num(u64::from(mode));
@@ -232,13 +255,29 @@ impl Selection {
     /// symlink's target, a hard link's first path, a special file's device number. Times never
     /// enter it, nor do paths that `.dockerignore` or `--exclude` leave out.
     pub fn digest(&self, src: &Source<'_>, memo: &mut DigestMemo) -> Result<Digest, CopyError> {
+        Ok(self.digest_files(src, memo)?.0)
+    }
+
+    /// [`Selection::digest`], plus a fingerprint (hex) of each path's record, keyed by the
+    /// path as matched (`src/a.txt`), for telling which file changed between two builds.
+    pub fn digest_files(
+        &self,
+        src: &Source<'_>,
+        memo: &mut DigestMemo,
+    ) -> Result<(Digest, BTreeMap<String, String>), CopyError> {
         let view = View::new(src);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let mut enc = Encoder(Sha256Writer::new(io::sink()));
+        let mut enc = Encoder {
+            main: Sha256Writer::new(io::sink()),
+            prefix: PathBuf::new(),
+            current: None,
+            files: BTreeMap::new(),
+        };
         enc.field(ENCODING);
         for item in &self.items {
+            enc.prefix = PathBuf::new();
             let host = view.host(&item.resolved);
             let (mode, owner) = (self.mode(&item.stat), self.owner(&item.stat));
             match item.kind {
@@ -260,6 +299,7 @@ impl Selection {
                 }
                 EntryKind::Dir => enc.record(&item.matched, b'd', mode, owner, &host)?,
             }
+            enc.prefix = item.matched.clone();
             for entry in &item.entries {
                 let host = host.join(&entry.rel);
                 let st = &entry.stat;
@@ -286,7 +326,8 @@ impl Selection {
                 }
             }
         }
-        Ok(enc.0.finish().0)
+        enc.close();
+        Ok((enc.main.finish().0, enc.files))
     }
 }
 

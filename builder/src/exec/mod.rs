@@ -25,6 +25,7 @@
 
 pub mod cache;
 pub mod error;
+pub mod explain;
 pub mod history;
 mod mounts;
 mod run_mounts;
@@ -81,6 +82,14 @@ pub enum Event<'a> {
     Cached {
         /// The step number.
         id: usize,
+    },
+    /// Why the step missed the cache (one event per reason), when an earlier build of the
+    /// same step is on record.
+    Miss {
+        /// The step number.
+        id: usize,
+        /// What changed: `file changed: src/main.rs`, `build arg V changed: ...`.
+        reason: &'a str,
     },
     /// A line the step's command printed (stdout or stderr).
     Output {
@@ -212,6 +221,11 @@ struct State {
     clock: String,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// The key of the last layer step (or FROM), and the metadata instructions since.
+    anchor: Key,
+    pending: Vec<String>,
+    /// The identity of the step being run ([`explain::identity`]).
+    ident: Option<Digest>,
 }
 
 impl State {
@@ -495,6 +509,9 @@ impl Build<'_> {
                 key: Key::from("scratch", &platform),
                 clock: self.now.clone(),
                 cmd_set: false,
+                anchor: Key::from("scratch", &platform),
+                pending: Vec::new(),
+                ident: None,
             }
         } else {
             let image = self.base_image(&base, &at)?;
@@ -511,8 +528,40 @@ impl Build<'_> {
                 snapshots,
                 clock,
                 cmd_set: false,
+                anchor: Key::from("unset", &platform),
+                pending: Vec::new(),
+                ident: None,
             }
         };
+        state.anchor = state.key.clone();
+        state.pending.clear();
+        if !self.opts.no_cache
+            && !base.eq_ignore_ascii_case("scratch")
+            && stages.stage(&base).filter(|d| d.index < i).is_none()
+        {
+            let ident = self.ident(i, 0);
+            let new = explain::Inputs {
+                key: state.key.digest().hex().to_string(),
+                parts: [(
+                    "base".to_string(),
+                    format!("{base}@{}", state.key.digest().hex()),
+                )]
+                .into(),
+                ..Default::default()
+            };
+            let dir = explain::dir(self.store.root());
+            if let Some(old) = explain::load(&dir, &ident)
+                && old.key != new.key
+            {
+                for reason in explain::reasons(&old, &new) {
+                    self.reporter.event(Event::Miss {
+                        id,
+                        reason: &reason,
+                    });
+                }
+            }
+            explain::save(&dir, &ident, &new);
+        }
         // As BuildKit: a stage whose base sets no PATH gets the default one in its env.
         let env = state.config.runtime_mut().env.get_or_insert_with(Vec::new);
         if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -550,10 +599,16 @@ impl Build<'_> {
                 return Err(BuildError::Cancelled);
             }
             let label = format!("[{stage_name} {}/{total}]", n + 2);
+            state.ident = Some(self.ident(i, n + 1));
             self.step(i, global, &mut state, &mut scope, l, &label)?;
         }
         lock(&self.consumed).extend(scope.used().iter().cloned());
         Ok(state)
+    }
+
+    /// The identity of instruction `pos` of stage `stage` in this build ([`explain`]).
+    fn ident(&self, stage: usize, pos: usize) -> Digest {
+        explain::identity(&self.opts.context, &self.opts.dockerfile_name, stage, pos)
     }
 
     fn next_id(&self) -> usize {
@@ -645,6 +700,9 @@ impl Build<'_> {
                     ("values", values.as_bytes()),
                 ]);
                 let clock = state.clock.clone();
+                state
+                    .pending
+                    .push(format!("{msg} ({})", values.trim_end().replace('\n', " ")));
                 state.history(msg, true, &clock);
                 return Ok(());
             }
@@ -743,6 +801,7 @@ impl Build<'_> {
                     .get_or_insert_with(Vec::new)
                     .push(expr.clone());
                 state.key = state.key.then(&[("onbuild", expr.as_bytes())]);
+                state.pending.push(format!("ONBUILD {expr}"));
                 return Ok(());
             }
             Instruction::Workdir(dir) => {
@@ -776,27 +835,52 @@ impl Build<'_> {
         };
         state.key = state.key.then(&[("instruction", text.as_bytes())]);
         let clock = state.clock.clone();
+        state.pending.push(text.clone());
         state.history(text, true, &clock);
         Ok(())
     }
 
     /// A layer step: a cache hit replaces `state`; a miss runs `exec` in a scratch directory,
     /// which returns the upper dir to commit as the layer.
+    #[allow(clippy::too_many_arguments)]
     fn layer_step(
         &self,
         state: &mut State,
         key: Key,
         id: usize,
         created_by: String,
+        mut inputs: explain::Inputs,
         exec: impl FnOnce(&Self, &State, &mounts::Scratch, usize) -> Result<PathBuf, BuildError>,
     ) -> Result<(), BuildError> {
         let started = Instant::now();
+        inputs.key = key.digest().hex().to_string();
+        inputs.parent = state.anchor.digest().hex().to_string();
+        inputs.before = std::mem::take(&mut state.pending);
+        let explain_dir = explain::dir(self.store.root());
+        let ident = state.ident.clone();
         if !self.opts.no_cache
-            && let Some(hit) = self.lookup(&key, state.cmd_set)
+            && let Some(mut hit) = self.lookup(&key, state.cmd_set)
         {
+            hit.ident = ident.clone();
             *state = hit;
+            if let Some(ident) = &ident {
+                explain::save(&explain_dir, ident, &inputs);
+            }
             self.reporter.event(Event::Cached { id });
             return Ok(());
+        }
+        if let Some(ident) = &ident {
+            if !self.opts.no_cache
+                && let Some(old) = explain::load(&explain_dir, ident)
+                && old.key != inputs.key
+            {
+                for reason in explain::reasons(&old, &inputs) {
+                    self.reporter.event(Event::Miss {
+                        id,
+                        reason: &reason,
+                    });
+                }
+            }
         }
         let scratch = mounts::Scratch::new(self.store.root())?;
         let upper = exec(self, state, &scratch, id)?;
@@ -807,6 +891,10 @@ impl Build<'_> {
             self.store.commit_image(&state.config, &state.layers)?
         };
         self.records.put(&state.key, &manifest.digest)?;
+        state.anchor = state.key.clone();
+        if let Some(ident) = &ident {
+            explain::save(&explain_dir, ident, &inputs);
+        }
         drop(scratch);
         self.reporter.event(Event::Done {
             id,
@@ -839,6 +927,9 @@ impl Build<'_> {
             key: key.clone(),
             clock,
             cmd_set,
+            anchor: key.clone(),
+            pending: Vec::new(),
+            ident: None,
         })
     }
 

@@ -102,34 +102,60 @@ impl Build<'_> {
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
+        let inputs = super::explain::Inputs {
+            parts: [
+                ("instruction".to_string(), created_by.clone()),
+                ("network".to_string(), network.as_str().to_string()),
+                (
+                    "mounts".to_string(),
+                    oci::Digest::of(mount_key.as_bytes()).to_string(),
+                ),
+                (
+                    "script".to_string(),
+                    script
+                        .as_ref()
+                        .map(|(_, d)| oci::Digest::of(d.as_bytes()).to_string())
+                        .unwrap_or_default(),
+                ),
+            ]
+            .into(),
+            ..Default::default()
+        };
         let at = at.clone();
         let created_by = format!("{created_by} # buildkit");
-        self.layer_step(state, key, id, created_by, move |b, state, scratch, id| {
-            let mut mounted = b.mount_all(&planned, scratch, &at)?;
-            env.extend(mounted.env.iter().cloned());
-            if let Some((file, data)) = &script {
-                // A heredoc with a shebang runs as a file, as BuildKit does.
-                let dir = scratch.subdirs(&["pipes"])?.remove(0);
-                let path = dir.join(file);
-                std::fs::write(&path, data).at("write", &path)?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                    .at("chmod", &path)?;
-                mounted.mounts.push(runtime_lite::Mount::Bind {
-                    source: dir,
-                    target: "/dev/pipes".into(),
-                    readonly: true,
-                });
-            }
-            let run = RunSpec {
-                args,
-                env,
-                network,
-                mounts: std::mem::take(&mut mounted.mounts),
-            };
-            let upper = b.sandbox(state, scratch, id, &at, &shown, run);
-            drop(mounted);
-            upper
-        })
+        self.layer_step(
+            state,
+            key,
+            id,
+            created_by,
+            inputs,
+            move |b, state, scratch, id| {
+                let mut mounted = b.mount_all(&planned, scratch, &at)?;
+                env.extend(mounted.env.iter().cloned());
+                if let Some((file, data)) = &script {
+                    // A heredoc with a shebang runs as a file, as BuildKit does.
+                    let dir = scratch.subdirs(&["pipes"])?.remove(0);
+                    let path = dir.join(file);
+                    std::fs::write(&path, data).at("write", &path)?;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                        .at("chmod", &path)?;
+                    mounted.mounts.push(runtime_lite::Mount::Bind {
+                        source: dir,
+                        target: "/dev/pipes".into(),
+                        readonly: true,
+                    });
+                }
+                let run = RunSpec {
+                    args,
+                    env,
+                    network,
+                    mounts: std::mem::take(&mut mounted.mounts),
+                };
+                let upper = b.sandbox(state, scratch, id, &at, &shown, run);
+                drop(mounted);
+                upper
+            },
+        )
     }
 
     /// Runs a RUN command in the sandbox on the stage's snapshots; returns the upper dir.
@@ -364,6 +390,7 @@ impl Build<'_> {
             }
             None => None,
         };
+        let mut files = std::collections::BTreeMap::new();
         let heredoc_dir = scratch.path().join("heredocs");
         let url_dir = scratch.path().join("urls");
         let mut parts = Vec::new();
@@ -375,7 +402,9 @@ impl Build<'_> {
             };
             let req = req(paths, kind == "ADD" && options.unpack != Some(false));
             let sel = copy::select(&src, &req).map_err(copy_err)?;
-            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
+            let (digest, fingerprints) =
+                sel.digest_files(&src, &mut self.memo()).map_err(copy_err)?;
+            files.extend(fingerprints);
             digests.push_str(&format!("{digest}\n"));
             parts.push((src, req, sel));
         }
@@ -459,15 +488,31 @@ impl Build<'_> {
             ("instruction", created_by.as_bytes()),
             ("files", digests.as_bytes()),
         ]);
+        let inputs = super::explain::Inputs {
+            parts: [
+                ("instruction".to_string(), created_by.clone()),
+                ("sources".to_string(), digests.clone()),
+            ]
+            .into(),
+            files,
+            ..Default::default()
+        };
         let created_by = format!("{created_by} # buildkit");
-        self.layer_step(state, key, id, created_by, |_, state, scratch, _| {
-            write_layer(state, scratch, |root| {
-                for (src, req, sel) in &parts {
-                    copy::apply(src, sel, req, root).map_err(copy_err)?;
-                }
-                Ok(())
-            })
-        })
+        self.layer_step(
+            state,
+            key,
+            id,
+            created_by,
+            inputs,
+            |_, state, scratch, _| {
+                write_layer(state, scratch, |root| {
+                    for (src, req, sel) in &parts {
+                        copy::apply(src, sel, req, root).map_err(copy_err)?;
+                    }
+                    Ok(())
+                })
+            },
+        )
     }
 
     /// WORKDIR `wd` when it is missing from the image: `mkdir -p`, owned by USER.
@@ -491,38 +536,49 @@ impl Build<'_> {
             _ => None,
         };
         let key = state.key.then(&[("instruction", created_by.as_bytes())]);
+        let inputs = super::explain::Inputs {
+            parts: [("instruction".to_string(), created_by.clone())].into(),
+            ..Default::default()
+        };
         let at = at.clone();
         let wd = wd.to_string();
-        self.layer_step(state, key, id, created_by, move |_, state, scratch, _| {
-            write_layer(state, scratch, |root| {
-                let target =
-                    copy::resolve_in_root(root, &wd).map_err(|source| BuildError::Copy {
-                        at: at.clone(),
-                        instruction: "WORKDIR",
-                        source: Box::new(source),
-                    })?;
-                let mut missing: Vec<&Path> = target
-                    .ancestors()
-                    .take_while(|p| p.starts_with(root) && *p != root && !p.exists())
-                    .collect();
-                missing.reverse();
-                for dir in missing {
-                    std::fs::create_dir(dir).at("create directory", dir)?;
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                        .at("chmod", dir)?;
-                    if let Some((uid, gid)) = owner {
-                        rustix::fs::chown(
-                            dir,
-                            Some(rustix::fs::Uid::from_raw(uid)),
-                            Some(rustix::fs::Gid::from_raw(gid)),
-                        )
-                        .map_err(std::io::Error::from)
-                        .at("chown", dir)?;
+        self.layer_step(
+            state,
+            key,
+            id,
+            created_by,
+            inputs,
+            move |_, state, scratch, _| {
+                write_layer(state, scratch, |root| {
+                    let target =
+                        copy::resolve_in_root(root, &wd).map_err(|source| BuildError::Copy {
+                            at: at.clone(),
+                            instruction: "WORKDIR",
+                            source: Box::new(source),
+                        })?;
+                    let mut missing: Vec<&Path> = target
+                        .ancestors()
+                        .take_while(|p| p.starts_with(root) && *p != root && !p.exists())
+                        .collect();
+                    missing.reverse();
+                    for dir in missing {
+                        std::fs::create_dir(dir).at("create directory", dir)?;
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                            .at("chmod", dir)?;
+                        if let Some((uid, gid)) = owner {
+                            rustix::fs::chown(
+                                dir,
+                                Some(rustix::fs::Uid::from_raw(uid)),
+                                Some(rustix::fs::Gid::from_raw(gid)),
+                            )
+                            .map_err(std::io::Error::from)
+                            .at("chown", dir)?;
+                        }
                     }
-                }
-                Ok(())
-            })
-        })
+                    Ok(())
+                })
+            },
+        )
     }
 }
 
