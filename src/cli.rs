@@ -120,6 +120,13 @@ pub struct BuildArgs {
     /// Write the image ID to this file
     #[arg(long)]
     pub iidfile: Option<std::path::PathBuf>,
+    /// Target platform (os/arch[/variant]); RUN needs it to be the host's
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Also write the result: type=docker|oci,dest=FILE (an image archive) or type=tar,dest=FILE
+    /// (the root filesystem); `-` for stdout
+    #[arg(short, long)]
+    pub output: Option<String>,
     /// Reproducible output: SOURCE_DATE_EPOCH (0 when unset) for every time in the image
     #[arg(long)]
     pub reproducible: bool,
@@ -157,6 +164,8 @@ pub enum ProgressMode {
     Plain,
     /// Nothing but errors
     Quiet,
+    /// One JSON object per event on stderr
+    Json,
 }
 
 /// Output format of listing commands.

@@ -509,3 +509,97 @@ ENV X=1\n";
     }
     assert_eq!(ids[0].0, ids[1].0, "image IDs differ");
 }
+
+#[test]
+fn output_archives_json_progress_and_platform() {
+    if !require(
+        is_root() && has_tool("skopeo") && has_tool("umoci"),
+        "root, skopeo and umoci",
+    ) {
+        return;
+    }
+    let t = tempdir();
+    let (root, ctx) = setup(t.path());
+    std::fs::write(ctx.join("a.txt"), "a\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:base\nCOPY a.txt /a.txt\nRUN echo ran\n",
+    )
+    .unwrap();
+    let oci = t.path().join("out-oci.tar");
+    let docker = t.path().join("out-docker.tar");
+    let rootfs = t.path().join("out-rootfs.tar");
+    for (kind, dest) in [("oci", &oci), ("docker", &docker), ("tar", &rootfs)] {
+        let out = hoist(
+            &root,
+            &[
+                "build",
+                "--progress",
+                "json",
+                "-t",
+                "out:1",
+                "--output",
+                &format!("type={kind},dest={}", dest.display()),
+                ctx.to_str().unwrap(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        // Every progress line is a JSON object with an event.
+        let events: Vec<serde_json::Value> = err
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(events.iter().any(|e| e["event"] == "step"), "{err}");
+        assert!(events.iter().all(|e| e["event"].is_string()), "{err}");
+    }
+    // skopeo and umoci read the archives; the rootfs tar has the file.
+    let layout = t.path().join("layout");
+    run_ok(
+        std::process::Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci-archive:{}", oci.display()))
+            .arg(format!("oci:{}:out", layout.display())),
+    );
+    let unpacked = t.path().join("umoci");
+    run_ok(
+        std::process::Command::new("umoci")
+            .args(["raw", "unpack", "--rootless", "--image"])
+            .arg(format!("{}:out", layout.display()))
+            .arg(&unpacked),
+    );
+    assert_eq!(read(unpacked.join("a.txt")), "a\n");
+    let inspect = run_ok(
+        std::process::Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("docker-archive:{}", docker.display())),
+    );
+    assert!(inspect.contains("\"Layers\""), "{inspect}");
+    let names = run_ok(std::process::Command::new("tar").arg("-tf").arg(&rootfs));
+    assert!(
+        names.lines().any(|l| l.trim_start_matches("./") == "a.txt"),
+        "{names}"
+    );
+
+    // --platform: a foreign image builds without RUN; a RUN says it cannot run it.
+    let out = build(
+        &root,
+        &ctx,
+        "FROM scratch\nCOPY a.txt /\nRUN true\n",
+        &["--platform", "linux/s390x"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Dockerfile:3") && err.contains("no emulation"),
+        "{err}"
+    );
+    let id = build_ok(
+        &root,
+        &ctx,
+        "FROM scratch\nCOPY a.txt /\n",
+        &["--platform", "linux/s390x"],
+    );
+    let config = hoist_ok(&root, &["inspect", &id]);
+    assert!(config.contains("s390x"), "{config}");
+}

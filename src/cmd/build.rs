@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use builder::dockerfile::args::Platform;
 use builder::dockerfile::instructions::Stages;
 use builder::dockerfile::{parser, shell::Lexer};
 use builder::exec::{Bases, BuildOptions, Event, Network, Reporter, Secret};
@@ -284,7 +285,17 @@ fn build(
             sandbox_exe: "/proc/self/exe".into(),
             secrets: secrets(&a.secrets)?,
             ssh: ssh_sockets(&a.ssh)?,
+            platform: a
+                .platform
+                .as_deref()
+                .map(|p| {
+                    Platform::parse(p).with_context(|| {
+                        format!("invalid --platform `{p}`: expected os/arch[/variant]")
+                    })
+                })
+                .transpose()?,
         };
+    let output = a.output.as_deref().map(parse_output).transpose()?;
     let bases = StoreBases {
         store: &store,
         insecure,
@@ -292,10 +303,15 @@ fn build(
     let quiet = a.quiet || a.progress == ProgressMode::Quiet;
     let printer = Printer {
         quiet,
+        json: a.progress == ProgressMode::Json,
         start: std::time::Instant::now(),
     };
     let built = builder::exec::build(&store, stages, lexer, &opts, &bases, &printer)?;
     store.tag(&built.manifest, &tags)?;
+    let to_stdout = matches!(&output, Some(OutputSpec::Archive(_, d) | OutputSpec::Rootfs(d)) if d.as_os_str() == "-");
+    if let Some(out) = output {
+        write_output(&store, &built, &tags, out)?;
+    }
     if let Some(f) = &a.iidfile {
         std::fs::write(f, built.id.to_string())
             .with_context(|| format!("cannot write the image ID to `{}`", f.display()))?;
@@ -307,7 +323,82 @@ fn build(
             let _ = writeln!(err, "naming to {t}");
         }
     }
+    if to_stdout {
+        // stdout carries the output; the ID went to stderr above.
+        return Ok(());
+    }
     super::stdout_lines([built.id.to_string()])
+}
+
+/// Where `--output` sends the result.
+enum OutputSpec {
+    /// An image archive (`type=docker` or `type=oci`) at a file or `-`.
+    Archive(store::archive::ArchiveFormat, std::path::PathBuf),
+    /// The flattened root filesystem as a tar (`type=tar`).
+    Rootfs(std::path::PathBuf),
+}
+
+/// `--output type=docker|oci|tar,dest=PATH` (`-` for stdout).
+fn parse_output(s: &str) -> Result<OutputSpec> {
+    let (mut kind, mut dest) = (None, None);
+    for field in s.split(',') {
+        match field.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("dest", v)) => dest = Some(std::path::PathBuf::from(v)),
+            _ => bail!("invalid --output `{s}`: expected type=docker|oci|tar,dest=PATH"),
+        }
+    }
+    let dest = dest.with_context(|| format!("--output `{s}` needs dest=PATH"))?;
+    Ok(match kind.as_deref() {
+        Some("docker") => OutputSpec::Archive(store::archive::ArchiveFormat::DockerArchive, dest),
+        Some("oci") => OutputSpec::Archive(store::archive::ArchiveFormat::OciArchive, dest),
+        Some("tar") => OutputSpec::Rootfs(dest),
+        other => bail!(
+            "--output type `{}` is not supported: use docker, oci or tar",
+            other.unwrap_or("")
+        ),
+    })
+}
+
+fn write_output(
+    store: &store::Store,
+    built: &builder::exec::Built,
+    tags: &[oci::Reference],
+    out: OutputSpec,
+) -> Result<()> {
+    let image = store.load_image(&built.manifest)?;
+    let layers = || -> Result<Vec<std::path::PathBuf>> {
+        let mut dirs = store.snapshots().prepare(store.blobs(), &image)?;
+        dirs.reverse();
+        Ok(dirs)
+    };
+    match out {
+        OutputSpec::Archive(format, dest) => {
+            let items = [store::archive::SaveItem {
+                image: image.clone(),
+                names: tags.to_vec(),
+            }];
+            let mut w = super::Output::new(Some(&dest))?;
+            match store::archive::save(store, &items, format, &mut w) {
+                Ok(_) => w.finish(),
+                Err(e) => {
+                    w.abort();
+                    Err(e).with_context(|| format!("cannot write `{}`", dest.display()))
+                }
+            }
+        }
+        OutputSpec::Rootfs(dest) => {
+            let dirs = layers()?;
+            let mut w = super::Output::new(Some(&dest))?;
+            match store::flatten::write_flattened(&dirs, &mut w) {
+                Ok(_) => w.finish(),
+                Err(e) => {
+                    w.abort();
+                    Err(e).with_context(|| format!("cannot write `{}`", dest.display()))
+                }
+            }
+        }
+    }
 }
 
 /// Bases from the store, pulled when missing.
@@ -321,14 +412,36 @@ impl Bases for StoreBases<'_> {
         &self,
         reference: &str,
         pull_always: bool,
+        platform: &Platform,
     ) -> std::result::Result<store::Image, Box<dyn std::error::Error + Send + Sync>> {
-        let policy = if pull_always {
+        // A local image for another platform does not count: pull the wanted one.
+        let local_fits = self.store.resolve(reference).is_ok_and(|img| {
+            img.config.architecture.is_empty()
+                || (img.config.architecture == platform.arch && img.config.os == platform.os)
+        });
+        let policy = if pull_always || !local_fits {
             PullPolicy::Always
         } else {
             PullPolicy::Missing
         };
-        crate::transfer::resolve_or_pull(self.store, reference, policy, self.insecure, None)
-            .map_err(Into::into)
+        let wanted = registry_client::platform::Platform::parse(&platform.to_string())?;
+        let image = crate::transfer::resolve_or_pull(
+            self.store,
+            reference,
+            policy,
+            self.insecure,
+            Some(wanted),
+        )?;
+        if !image.config.architecture.is_empty()
+            && (image.config.architecture != platform.arch || image.config.os != platform.os)
+        {
+            return Err(format!(
+                "`{reference}` is for {}/{}, not {platform}",
+                image.config.os, image.config.architecture
+            )
+            .into());
+        }
+        Ok(image)
     }
 
     fn fetch(
@@ -346,6 +459,8 @@ impl Bases for StoreBases<'_> {
 /// Renders build events as BuildKit's plain progress does, on stderr.
 struct Printer {
     quiet: bool,
+    /// One JSON object per event instead (`--progress json`).
+    json: bool,
     start: std::time::Instant,
 }
 
@@ -355,6 +470,27 @@ impl Reporter for Printer {
             return;
         }
         let mut err = std::io::stderr().lock();
+        if self.json {
+            let t = self.start.elapsed().as_secs_f64();
+            let v = match event {
+                Event::Step { id, name } => {
+                    json!({"time": t, "id": id, "event": "step", "name": name})
+                }
+                Event::Cached { id } => json!({"time": t, "id": id, "event": "cached"}),
+                Event::Miss { id, reason } => {
+                    json!({"time": t, "id": id, "event": "miss", "reason": reason})
+                }
+                Event::Output { id, elapsed, line } => {
+                    json!({"time": t, "id": id, "event": "output", "elapsed": elapsed, "line": line})
+                }
+                Event::Done { id, elapsed } => {
+                    json!({"time": t, "id": id, "event": "done", "elapsed": elapsed})
+                }
+                Event::Warning(w) => json!({"time": t, "event": "warning", "message": w}),
+            };
+            let _ = writeln!(err, "{v}");
+            return;
+        }
         let _ = match event {
             Event::Step { id, name } => writeln!(err, "#{id} {name}"),
             Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),

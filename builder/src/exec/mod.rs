@@ -52,11 +52,13 @@ pub use error::{BuildError, Origin};
 /// Where base images come from: the caller resolves a reference in the store or pulls it (the
 /// builder never talks to a registry itself).
 pub trait Bases: Sync {
-    /// The image `reference` names, pulled when missing (always when `pull_always`).
+    /// The image `reference` names for `platform`, pulled when missing (always when
+    /// `pull_always`).
     fn image(
         &self,
         reference: &str,
         pull_always: bool,
+        platform: &Platform,
     ) -> Result<store::Image, Box<dyn std::error::Error + Send + Sync>>;
 
     /// Downloads `url` (an `ADD` source) into the file `dest`; returns its `Last-Modified`
@@ -178,6 +180,8 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, Secret>,
     /// `--ssh ID=SOCKET`: the SSH agent sockets `RUN --mount=type=ssh` can use.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// `--platform`: the target platform (the host's when `None`).
+    pub platform: Option<Platform>,
 }
 
 /// Where a build secret's value comes from.
@@ -334,7 +338,7 @@ pub fn build(
         records,
         ignore: ignore.as_ref(),
         now: timestamp(opts.source_date_epoch),
-        platform: Platform::host(),
+        platform: opts.platform.clone().unwrap_or_else(Platform::host),
         results: Mutex::new(vec![Slot::Idle; stages.stages.len()]),
         finished: Condvar::new(),
         consumed: Mutex::new(BTreeSet::new()),
@@ -364,7 +368,7 @@ impl Build<'_> {
             .target
             .unwrap_or(stages.stages.len().saturating_sub(1));
         let meta: Vec<_> = stages.meta_args.iter().map(|(d, _)| d.clone()).collect();
-        let auto = args::platform_args(&self.platform, &self.platform);
+        let auto = args::platform_args(&Platform::host(), &self.platform);
         let global =
             GlobalScope::new(&meta, &self.opts.build_args, auto, self.lexer).map_err(|e| {
                 BuildError::Instruction {
@@ -487,7 +491,23 @@ impl Build<'_> {
         let name = format!("[{stage_name} 1/{total}] FROM {base}");
         self.reporter.event(Event::Step { id, name: &name });
         let started = Instant::now();
-        let platform = self.platform.to_string();
+        // FROM --platform=... (ARG-expanded with the meta args), else the target platform.
+        let stage_platform = match &stage.platform {
+            Some(p) => {
+                let p = global
+                    .expand(p, self.lexer)
+                    .map_err(|e| BuildError::Instruction {
+                        at: at.clone(),
+                        message: e.to_string(),
+                    })?;
+                Platform::parse(&p).ok_or_else(|| BuildError::Instruction {
+                    at: at.clone(),
+                    message: format!("invalid --platform `{p}`: expected os/arch[/variant]"),
+                })?
+            }
+            None => self.platform.clone(),
+        };
+        let platform = stage_platform.to_string();
         let mut state = if let Some(dep) = stages.stage(&base).filter(|d| d.index < i) {
             let mut s = self.stage_result(dep.index, global)?;
             s.key = Key::from(&format!("stage:{}", s.key.digest().hex()), &platform);
@@ -495,12 +515,12 @@ impl Build<'_> {
             s
         } else if base.eq_ignore_ascii_case("scratch") {
             let mut config = ImageConfig {
-                architecture: self.platform.arch.clone(),
-                os: self.platform.os.clone(),
+                architecture: stage_platform.arch.clone(),
+                os: stage_platform.os.clone(),
                 ..Default::default()
             };
-            if !self.platform.variant.is_empty() {
-                config.variant = Some(self.platform.variant.clone());
+            if !stage_platform.variant.is_empty() {
+                config.variant = Some(stage_platform.variant.clone());
             }
             State {
                 config,
@@ -514,7 +534,7 @@ impl Build<'_> {
                 ident: None,
             }
         } else {
-            let image = self.base_image(&base, &at)?;
+            let image = self.base_image(&base, &at, &stage_platform)?;
             let snapshots = self.store.snapshots().prepare(self.store.blobs(), &image)?;
             let clock = image
                 .config
@@ -615,9 +635,14 @@ impl Build<'_> {
         self.step_id.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn base_image(&self, reference: &str, at: &Origin) -> Result<store::Image, BuildError> {
+    fn base_image(
+        &self,
+        reference: &str,
+        at: &Origin,
+        platform: &Platform,
+    ) -> Result<store::Image, BuildError> {
         self.bases
-            .image(reference, self.opts.pull)
+            .image(reference, self.opts.pull, platform)
             .map_err(|source| BuildError::Base {
                 at: at.clone(),
                 reference: reference.to_string(),

@@ -419,7 +419,7 @@ impl Build<'_> {
         match self.stages.stage(from).filter(|s| s.index < stage) {
             Some(s) => Ok((self.stage_result(s.index, global)?.lowers(), true)),
             None => {
-                let image = self.base_image(from, at)?;
+                let image = self.base_image(from, at, &self.platform)?;
                 let mut dirs = self.store.snapshots().prepare(self.store.blobs(), &image)?;
                 dirs.reverse();
                 Ok((dirs, false))

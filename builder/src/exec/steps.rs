@@ -74,6 +74,15 @@ impl Build<'_> {
             })?,
             None => self.opts.network,
         };
+        let host = crate::dockerfile::args::Platform::host();
+        if !state.config.architecture.is_empty()
+            && (state.config.architecture != host.arch || state.config.os != host.os)
+        {
+            return Err(bad(format!(
+                "RUN would execute {}/{} programs on this {host} machine: hoist has no emulation (build for {host}, or drop the RUN)",
+                state.config.os, state.config.architecture
+            )));
+        }
         let (args, script) = run_args(&state.config, command, heredocs).map_err(bad)?;
         let mut history = vec![];
         let build_args = scope.history_args();
