@@ -14,25 +14,12 @@ use common::*;
 
 /// A store with the busybox image `bb:base`, and an empty context dir.
 fn setup(t: &Path) -> (PathBuf, PathBuf) {
-    let root = t.join("store");
-    let rootfs = busybox_rootfs(t);
-    std::fs::write(rootfs.join("etc/motd"), "welcome\n").unwrap();
-    let tarball = gnu_tar(&rootfs, &t.join("rootfs.tar"));
-    hoist_ok(
-        &root,
-        &[
-            "import",
-            tarball.to_str().unwrap(),
-            "bb:base",
-            "-c",
-            "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-            "-c",
-            "CMD [\"sh\"]",
-        ],
-    );
-    let ctx = t.join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    (root, ctx)
+    store_with_busybox(
+        t,
+        "bb:base",
+        &["ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CMD [\"sh\"]"],
+        |r| std::fs::write(r.join("etc/motd"), "welcome\n").unwrap(),
+    )
 }
 
 fn build(root: &Path, ctx: &Path, extra: &[&str]) -> Output {

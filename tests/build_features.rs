@@ -16,22 +16,7 @@ use common::*;
 
 /// A store with the busybox image `bb:base`, and an empty context dir.
 fn setup(t: &Path) -> (PathBuf, PathBuf) {
-    let root = t.join("store");
-    let rootfs = busybox_rootfs(t);
-    let tarball = gnu_tar(&rootfs, &t.join("rootfs.tar"));
-    hoist_ok(
-        &root,
-        &[
-            "import",
-            tarball.to_str().unwrap(),
-            "bb:base",
-            "-c",
-            "CMD [\"sh\"]",
-        ],
-    );
-    let ctx = t.join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    (root, ctx)
+    store_with_busybox(t, "bb:base", &["CMD [\"sh\"]"], |_| {})
 }
 
 fn build(root: &Path, ctx: &Path, dockerfile: &str, extra: &[&str]) -> Output {

@@ -395,6 +395,28 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     r
 }
 
+/// A store at `t/store` holding the busybox rootfs of [`busybox_rootfs`] (after `tweak`) imported
+/// as `name` with the `changes` (`-c` instructions), and an empty context dir `t/ctx`.
+pub fn store_with_busybox(
+    t: &Path,
+    name: &str,
+    changes: &[&str],
+    tweak: impl FnOnce(&Path),
+) -> (PathBuf, PathBuf) {
+    let root = t.join("store");
+    let rootfs = busybox_rootfs(t);
+    tweak(&rootfs);
+    let tarball = gnu_tar(&rootfs, &t.join("rootfs.tar"));
+    let mut args = vec!["import", tarball.to_str().expect("utf-8"), name];
+    for c in changes {
+        args.extend(["-c", c]);
+    }
+    hoist_ok(&root, &args);
+    let ctx = t.join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+    (root, ctx)
+}
+
 /// Tars `dir` with GNU tar (as a user would), returning the tarball path.
 pub fn gnu_tar(dir: &Path, out: &Path) -> PathBuf {
     run_ok(

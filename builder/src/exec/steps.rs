@@ -404,17 +404,22 @@ impl Build<'_> {
         let url_dir = scratch.path().join("urls");
         let mut parts = Vec::new();
         let mut digests = String::new();
+        // Selects one kind of source, adding its digest and per-file fingerprints.
+        let mut add = |src: &Source<'_>, req: &CopyRequest| -> Result<_, BuildError> {
+            let sel = copy::select(src, req).map_err(copy_err)?;
+            let (digest, fingerprints) =
+                sel.digest_files(src, &mut self.memo()).map_err(copy_err)?;
+            files.extend(fingerprints);
+            digests.push_str(&format!("{digest}\n"));
+            Ok(sel)
+        };
         if !paths.is_empty() {
             let src = match &from_root {
                 Some(r) => Source::rootfs(r.path()),
                 None => Source::context(&self.opts.context, self.ignore),
             };
             let req = req(paths, kind == "ADD" && options.unpack != Some(false));
-            let sel = copy::select(&src, &req).map_err(copy_err)?;
-            let (digest, fingerprints) =
-                sel.digest_files(&src, &mut self.memo()).map_err(copy_err)?;
-            files.extend(fingerprints);
-            digests.push_str(&format!("{digest}\n"));
+            let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
         if !inline.is_empty() {
@@ -428,11 +433,8 @@ impl Build<'_> {
                     .at("chmod", &path)?;
                 names.push(name.clone());
             }
-            let src = Source::rootfs(dir);
-            let req = req(names, false);
-            let sel = copy::select(&src, &req).map_err(copy_err)?;
-            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
-            digests.push_str(&format!("{digest}\n"));
+            let (src, req) = (Source::rootfs(dir), req(names, false));
+            let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
         if !urls.is_empty() {
@@ -486,11 +488,8 @@ impl Build<'_> {
                 }
                 names.push(name);
             }
-            let src = Source::rootfs(dir);
-            let req = req(names, false);
-            let sel = copy::select(&src, &req).map_err(copy_err)?;
-            let digest = sel.digest(&src, &mut self.memo()).map_err(copy_err)?;
-            digests.push_str(&format!("{digest}\n"));
+            let (src, req) = (Source::rootfs(dir), req(names, false));
+            let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
         let key = state.key.then(&[
