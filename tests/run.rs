@@ -663,3 +663,65 @@ fn signals_to_hoist_reach_the_container_and_nothing_is_orphaned() {
         0
     );
 }
+
+#[test]
+fn rm_force_of_a_running_container_leaves_no_cgroup() {
+    if !require(
+        is_root() && Path::new("/sys/fs/cgroup").exists(),
+        "root and cgroups",
+    ) {
+        return;
+    }
+    let t = tempdir();
+    let root = setup(t.path());
+    let mut child = Command::new(hoist_bin())
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "run",
+            "--name",
+            "busy",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "32",
+        ])
+        .args(["bb:run", "sleep", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let id = loop {
+        let ps = hoist_ok(&root, &["ps", "-q"]);
+        if let Some(id) = ps.lines().next().filter(|l| !l.is_empty()) {
+            break id.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "never running");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let cgroups = |id: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "find /sys/fs/cgroup -maxdepth 5 -path '*hoist/{id}*' -type d | wc -l"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_ne!(cgroups(&id), "0", "the running container has a cgroup");
+    hoist_ok(&root, &["rm", "-f", "busy"]);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the supervisor was killed");
+    assert_eq!(cgroups(&id), "0", "cgroup of `{id}` left after rm -f");
+    assert!(hoist_ok(&root, &["ps", "-a", "-q"]).trim().is_empty());
+    let sleepers = Command::new("pgrep")
+        .args(["-f", "^sleep 60$"])
+        .output()
+        .unwrap();
+    assert!(
+        sleepers.stdout.is_empty(),
+        "the container's process is gone"
+    );
+}

@@ -73,12 +73,36 @@ pub fn rm(store: &Store, a: RmArgs) -> Result<()> {
                 let _ = std::process::Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
+                wait_gone(pid);
+            }
+            // The supervisor cannot clean up after SIGKILL: kill what is left in the
+            // container's cgroup and remove it.
+            if let Ok(root) = runtime_lite::cgroups::CgroupRoot::detect()
+                && let Some(cg) = runtime_lite::cgroups::Cgroup::existing(&root, &r.id)
+            {
+                cg.remove()
+                    .with_context(|| format!("cannot remove the cgroup of `{}`", r.name))?;
             }
         }
         containers.remove(&r.id)?;
         removed.push(r.name);
     }
     super::stdout_lines(removed)
+}
+
+/// Waits up to 5 s for process `pid` to be gone (or a zombie: its parent reaps it).
+fn wait_gone(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            // `pid (comm) S ...`: the state follows the last `)`.
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 pub fn start(root: &Path, a: StartArgs) -> ExitCode {

@@ -335,6 +335,40 @@ impl Cgroup {
         ))
     }
 
+    /// The cgroup `hoist/<name>` made earlier (by another process, e.g. the supervisor of a
+    /// container killed by `hoist rm -f`), if any of its directories still exists; for
+    /// [`Cgroup::remove`].
+    pub fn existing(root: &CgroupRoot, name: &str) -> Option<Cgroup> {
+        check_name(name).ok()?;
+        let kind = match &root.layout {
+            Layout::V1(hierarchies) => {
+                let dirs: Vec<v1::Dir> = hierarchies
+                    .iter()
+                    .map(|h| v1::Dir {
+                        controllers: h.controllers.clone(),
+                        path: h.base.join(HOIST_DIR).join(name),
+                    })
+                    .filter(|d| d.path.is_dir())
+                    .collect();
+                if dirs.is_empty() {
+                    return None;
+                }
+                Kind::V1(dirs)
+            }
+            Layout::V2 { base } => {
+                let dir = base.join(HOIST_DIR).join(name);
+                if !dir.is_dir() {
+                    return None;
+                }
+                Kind::V2(dir)
+            }
+        };
+        Some(Cgroup {
+            kind,
+            imitation: root.imitate.is_some(),
+        })
+    }
+
     /// Moves a process (with all its threads) into the cgroup: writes `pid` to `cgroup.procs`
     /// of every directory.
     pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
