@@ -51,8 +51,16 @@ fn mounts_mentioning(p: &Path) -> usize {
         .count()
 }
 
+/// Every container of these tests has a cgroup (for OOM reports), and some tests check that
+/// none is left: they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn isolation_pid1_proc_hostname_and_copy_on_write() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -100,6 +108,7 @@ fn isolation_pid1_proc_hostname_and_copy_on_write() {
 
 #[test]
 fn config_and_flags_combine_like_docker() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -151,6 +160,7 @@ fn config_and_flags_combine_like_docker() {
 
 #[test]
 fn exit_codes_follow_docker() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -185,6 +195,7 @@ fn exit_codes_follow_docker() {
 
 #[test]
 fn volumes_read_only_and_read_write() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -227,6 +238,7 @@ fn volumes_read_only_and_read_write() {
 
 #[test]
 fn many_runs_in_a_row_and_in_parallel_leave_nothing_behind() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -284,6 +296,7 @@ impl SpawnPiped for Command {
 
 #[test]
 fn cgroup_limits_capabilities_and_users() {
+    let _serial = serial();
     if !require(
         is_root() && Path::new("/sys/fs/cgroup").exists(),
         "root and cgroups",
@@ -372,6 +385,7 @@ fn cgroup_limits_capabilities_and_users() {
 
 #[test]
 fn containers_persist_commit_export_start_and_rm() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -468,6 +482,7 @@ fn containers_persist_commit_export_start_and_rm() {
 
 #[test]
 fn init_reaps_and_stdin_only_with_interactive() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -520,6 +535,7 @@ fn init_reaps_and_stdin_only_with_interactive() {
 
 #[test]
 fn the_same_image_and_command_give_the_same_output_under_runc() {
+    let _serial = serial();
     let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
         .into_iter()
         .find(|p| Path::new(p).exists());
@@ -571,6 +587,7 @@ fn the_same_image_and_command_give_the_same_output_under_runc() {
 
 #[test]
 fn tty_gives_the_container_a_terminal_and_restores_ours() {
+    let _serial = serial();
     if !require(
         is_root() && has_tool("script"),
         "root and script (util-linux)",
@@ -621,6 +638,7 @@ fn tty_gives_the_container_a_terminal_and_restores_ours() {
 
 #[test]
 fn signals_to_hoist_reach_the_container_and_nothing_is_orphaned() {
+    let _serial = serial();
     if !require(is_root(), "root (namespaces, overlay mounts)") {
         return;
     }
@@ -666,6 +684,7 @@ fn signals_to_hoist_reach_the_container_and_nothing_is_orphaned() {
 
 #[test]
 fn rm_force_of_a_running_container_leaves_no_cgroup() {
+    let _serial = serial();
     if !require(
         is_root() && Path::new("/sys/fs/cgroup").exists(),
         "root and cgroups",
