@@ -142,9 +142,10 @@ pub fn plan(spec: &Spec) -> Vec<Op> {
                 fstype: Some("overlay".into()),
                 flags: 0,
                 data: format!(
-                    "lowerdir={lower},upperdir={},workdir={}",
+                    "lowerdir={lower},upperdir={},workdir={}{}",
                     upper.display(),
-                    work.display()
+                    work.display(),
+                    if spec.volatile_upper { ",volatile" } else { "" }
                 ),
             });
         }
@@ -475,39 +476,47 @@ impl Kernel for RealKernel {
                     .map(std::ffi::CString::new)
                     .transpose()
                     .map_err(io::Error::other)?;
-                let d = std::ffi::CString::new(data).map_err(io::Error::other)?;
-                // SAFETY: valid C strings or null pointers, as mount(2) accepts.
-                check(unsafe {
-                    libc::mount(
-                        if source.is_empty() {
-                            std::ptr::null()
-                        } else {
-                            s.as_ptr()
-                        },
-                        t.as_ptr(),
-                        ty.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                        *flags as libc::c_ulong,
-                        if data.is_empty() {
-                            std::ptr::null()
-                        } else {
-                            d.as_ptr().cast()
-                        },
-                    )
-                })
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "mount {} on `{}`: {e}",
+                let raw = |data: &str| -> io::Result<()> {
+                    let d = std::ffi::CString::new(data).map_err(io::Error::other)?;
+                    // SAFETY: valid C strings or null pointers, as mount(2) accepts.
+                    check(unsafe {
+                        libc::mount(
                             if source.is_empty() {
-                                "(remount)"
+                                std::ptr::null()
                             } else {
-                                source
+                                s.as_ptr()
                             },
-                            target.display()
-                        ),
-                    )
-                })
+                            t.as_ptr(),
+                            ty.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                            *flags as libc::c_ulong,
+                            if data.is_empty() {
+                                std::ptr::null()
+                            } else {
+                                d.as_ptr().cast()
+                            },
+                        )
+                    })
+                };
+                // A kernel without overlay's `volatile` (before 5.10) gets a normal mount.
+                raw(data)
+                    .or_else(|e| match data.strip_suffix(",volatile") {
+                        Some(plain) if e.raw_os_error() == Some(libc::EINVAL) => raw(plain),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "mount {} on `{}`: {e}",
+                                if source.is_empty() {
+                                    "(remount)"
+                                } else {
+                                    source
+                                },
+                                target.display()
+                            ),
+                        )
+                    })
             }
             Op::MkdirAll { path } => mkdir_all_nofollow(path),
             Op::Touch { path } => {
@@ -569,6 +578,18 @@ mod tests {
             readonly: true,
         });
         s
+    }
+
+    #[test]
+    fn volatile_upper_asks_overlay_for_it() {
+        let mut s = spec();
+        s.volatile_upper = true;
+        let ops = plan(&s);
+        assert!(
+            matches!(&ops[1], Op::Mount { data, .. } if data.ends_with(",workdir=/c/work,volatile")),
+            "{:?}",
+            ops[1]
+        );
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub struct Spec {
     /// Give the container a pseudo-terminal (`-t`).
     #[serde(default)]
     pub tty: bool,
+    /// Mount the overlay's upper dir `volatile` (no sync when it goes away; for build steps,
+    /// whose caller syncs once at the end). Falls back to a normal mount on older kernels.
+    #[serde(default)]
+    pub volatile_upper: bool,
     /// Delegate to this external OCI runtime (runc, crun, ...) with a bundle in `bundle`.
     #[serde(default)]
     pub runtime: Option<(PathBuf, PathBuf)>,
@@ -148,6 +152,7 @@ impl Spec {
             stdin: false,
             runtime: None,
             tty: false,
+            volatile_upper: false,
         }
     }
 }

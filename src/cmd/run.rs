@@ -133,6 +133,8 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
         init: a.init,
         stdin: a.interactive,
         tty: a.tty,
+        // A `--rm` container's upper dir is thrown away: no sync when it goes.
+        volatile_upper: a.rm,
         runtime: a.runtime.clone().map(|r| (r, dir.join("bundle"))),
     };
     let record = Record {

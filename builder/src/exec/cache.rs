@@ -61,10 +61,14 @@ impl Key {
     }
 }
 
-/// The cache records of a store.
-#[derive(Clone, Debug)]
+/// The cache records of a store. Records made by a build are kept in memory and written by
+/// [`Records::flush`] after one `syncfs` of the store: the build's layers are then durable
+/// before any record points at them (the overlays are mounted `volatile`, so nothing syncs
+/// them step by step).
+#[derive(Debug)]
 pub struct Records {
     dir: PathBuf,
+    pending: std::sync::Mutex<Vec<(Key, Digest)>>,
 }
 
 impl Records {
@@ -72,6 +76,7 @@ impl Records {
     pub fn new(store_root: &Path) -> Self {
         Self {
             dir: store_root.join("cache"),
+            pending: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -81,13 +86,43 @@ impl Records {
 
     /// The manifest digest recorded for `key`, if any (an unreadable record is a miss).
     pub fn get(&self, key: &Key) -> Option<Digest> {
+        if let Some((_, d)) = self.lock().iter().find(|(k, _)| k == key) {
+            return Some(d.clone());
+        }
         let text = std::fs::read_to_string(self.path(key)).ok()?;
         Digest::parse(text.trim()).ok()
     }
 
-    /// Records `manifest` for `key` (temp file + rename).
-    pub fn put(&self, key: &Key, manifest: &Digest) -> store::Result<()> {
-        store::fsutil::write_atomic(&self.path(key), manifest.to_string().as_bytes())
+    /// Records `manifest` for `key` (in memory until [`Records::flush`]).
+    pub fn put(&self, key: &Key, manifest: &Digest) {
+        self.lock().push((key.clone(), manifest.clone()));
+    }
+
+    /// Syncs the store's filesystem once, then writes the records made so far (temp file +
+    /// rename each).
+    pub fn flush(&self, store_root: &Path) -> store::Result<()> {
+        let pending = std::mem::take(&mut *self.lock());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let root = std::fs::File::open(store_root).map_err(|source| store::StoreError::Io {
+            op: "open",
+            path: store_root.to_path_buf(),
+            source,
+        })?;
+        rustix::fs::syncfs(&root).map_err(|e| store::StoreError::Io {
+            op: "syncfs",
+            path: store_root.to_path_buf(),
+            source: e.into(),
+        })?;
+        for (key, manifest) in pending {
+            store::fsutil::write_atomic(&self.path(&key), manifest.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Key, Digest)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The file memo of COPY/ADD source digests.

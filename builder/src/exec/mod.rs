@@ -348,7 +348,11 @@ pub fn build(
     let result = b.run();
     // The memo is only an accelerator: a failure to save it costs the next build some reads.
     let _ = b.memo().save(&b.records.memo_path());
-    result
+    // Steps that succeeded are cached even when a later one failed.
+    let flushed = b.records.flush(store.root());
+    let built = result?;
+    flushed?;
+    Ok(built)
 }
 
 /// Locks `m`, going on after a panic elsewhere (the data is only ever replaced whole).
@@ -915,7 +919,7 @@ impl Build<'_> {
             state.config.created = Some(state.clock.clone());
             self.store.commit_image(&state.config, &state.layers)?
         };
-        self.records.put(&state.key, &manifest.digest)?;
+        self.records.put(&state.key, &manifest.digest);
         state.anchor = state.key.clone();
         if let Some(ident) = &ident {
             explain::save(&explain_dir, ident, &inputs);

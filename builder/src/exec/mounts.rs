@@ -73,12 +73,26 @@ impl Overlay {
             }
             None => flags |= MountFlags::RDONLY,
         }
-        let data = std::ffi::CString::new(data)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-            .at("mount an overlay at", target)?;
-        rustix::mount::mount("overlay", target, "overlay", flags, Some(data.as_c_str()))
-            .map_err(io_err)
-            .at("mount an overlay at", target)?;
+        let cstr = |d: &str| {
+            std::ffi::CString::new(d)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                .at("mount an overlay at", target)
+        };
+        // With an upper dir: `volatile` (Linux 5.10+), so the unmount does not sync the whole
+        // filesystem after every step; the build syncs once before it records its cache.
+        let mounted = match upper {
+            Some(_) => {
+                let v = cstr(&format!("{data},volatile"))?;
+                rustix::mount::mount("overlay", target, "overlay", flags, Some(v.as_c_str()))
+            }
+            None => Err(rustix::io::Errno::INVAL),
+        };
+        if mounted.is_err() {
+            let plain = cstr(&data)?;
+            rustix::mount::mount("overlay", target, "overlay", flags, Some(plain.as_c_str()))
+                .map_err(io_err)
+                .at("mount an overlay at", target)?;
+        }
         Ok(Self {
             target: target.to_path_buf(),
         })

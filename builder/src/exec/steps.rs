@@ -242,6 +242,7 @@ impl Build<'_> {
             etc_files,
             name: format!("build-{}", store::fsutil::random_suffix()),
             mounts,
+            volatile_upper: true,
             ..Spec::new(rootfs, Vec::new())
         };
         let (read, write) = rustix::pipe::pipe()
