@@ -108,6 +108,9 @@ reset() {   # reset TOOL: empty the tool's store before a cold build
               fi ;;
     buildah)  $B rm -a >/dev/null 2>&1 || true; $B rmi -af >/dev/null 2>&1 || true ;;
   esac
+  # The reset's deletions (and their discards) are flushed before the timed build starts, for
+  # every tool alike: the root filesystem here is ext4 mounted with `discard`.
+  sync
 }
 # timed TOOL PHASE ROUND: time one build; on failure print its output and drop the tool.
 timed() {
