@@ -84,7 +84,7 @@ pub enum CallKind {
 /// `hoist build`
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Build context directory
+    /// Build context directory (`-`: a tar of it, or only a Dockerfile, on stdin)
     #[arg(default_value = ".")]
     pub context: std::path::PathBuf,
     /// The Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin)

@@ -588,3 +588,64 @@ fn output_archives_json_progress_and_platform() {
     let config = hoist_ok(&root, &["inspect", &id]);
     assert!(config.contains("s390x"), "{config}");
 }
+
+#[test]
+fn context_or_dockerfile_from_stdin() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let (root, ctx) = setup(t.path());
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("sub/b.txt"), "b\n").unwrap();
+    std::fs::write(
+        ctx.join("build.Dockerfile"),
+        "FROM bb:base\nCOPY sub /sub\n",
+    )
+    .unwrap();
+    let from_dir = build_ok(&root, &ctx, "FROM bb:base\nCOPY sub /sub\n", &[]);
+    let piped = |stdin: Vec<u8>, args: &[&str]| {
+        let mut child = std::process::Command::new(hoist_bin())
+            .arg("--root")
+            .arg(&root)
+            .arg("build")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // A gzip tar of the context, `-f` inside it: the same image as from the directory.
+    let tgz = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .args(["-cz", "sub", "build.Dockerfile"])
+        .output()
+        .unwrap()
+        .stdout;
+    let out = piped(tgz, &["-q", "-f", "build.Dockerfile", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), from_dir);
+    // Only a Dockerfile: an empty context.
+    let out = piped(
+        b"FROM bb:base\nRUN echo piped > /p\n".to_vec(),
+        &["-q", "-t", "p:1", "-"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fs = export(&root, "p:1", t.path());
+    assert_eq!(read(fs.join("p")), "piped\n");
+    let out = piped(b"FROM bb:base\nCOPY sub /sub\n".to_vec(), &["-q", "-"]);
+    assert!(!out.status.success(), "no context: COPY finds nothing");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`sub`: not found"));
+}

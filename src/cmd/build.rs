@@ -17,7 +17,13 @@ use crate::cli::{BuildArgs, BuildNetwork, CallKind, ListFormat, ProgressMode};
 use crate::render;
 use crate::transfer::PullPolicy;
 
-pub fn run(root: &Path, insecure: &[String], a: BuildArgs) -> Result<()> {
+pub fn run(root: &Path, insecure: &[String], mut a: BuildArgs) -> Result<()> {
+    // `hoist build -`: the context (a tar, plain or gzip/zstd) or only a Dockerfile on stdin.
+    let _stdin_context = if a.context.as_os_str() == "-" {
+        Some(stdin_context(&mut a)?)
+    } else {
+        None
+    };
     let (name, bytes) = read_dockerfile(&a)?;
     let df = parser::parse(&bytes).map_err(|e| {
         let msg = e.to_string();
@@ -109,6 +115,52 @@ fn print_table(rows: &[Vec<String>]) -> Result<()> {
     let mut out = Vec::new();
     render::table(&mut out, rows)?;
     super::stdout_lines([String::from_utf8_lossy(&out).trim_end().to_string()])
+}
+
+/// A directory removed (with what is in it) on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = store::fsutil::remove_all(&self.0);
+    }
+}
+
+/// Reads stdin for `hoist build -`: a tar becomes the context (unpacked with the store's safe
+/// unpacker, so no entry lands outside it); anything else is the Dockerfile, with an empty
+/// context. Points `a.context` (and `a.file`) at what it made.
+fn stdin_context(a: &mut BuildArgs) -> Result<TempDir> {
+    if a.file.as_deref() == Some(Path::new("-")) {
+        bail!("the context and the Dockerfile cannot both come from stdin");
+    }
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .context("cannot read the build context from stdin")?;
+    let mut bytes = Vec::new();
+    store::compress::decompress(&raw[..])
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .context("cannot decompress the build context from stdin")?;
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("hoist-context-{}", store::fsutil::random_suffix())),
+    );
+    let ctx = dir.0.join("context");
+    std::fs::create_dir_all(&ctx).with_context(|| format!("cannot create `{}`", ctx.display()))?;
+    let is_tar = bytes.len() >= 512 && bytes.get(257..262) == Some(b"ustar".as_slice());
+    if is_tar {
+        store::apply::apply_layer(&bytes[..], &ctx, &[], "the build context from stdin")?;
+        // As docker: `-f` names a file inside the context that came on stdin.
+        if let Some(f) = a.file.take() {
+            let rel = f.strip_prefix("/").unwrap_or(&f).to_path_buf();
+            a.file = Some(ctx.join(rel));
+        }
+    } else {
+        let df = dir.0.join("Dockerfile");
+        std::fs::write(&df, &raw).with_context(|| format!("cannot write `{}`", df.display()))?;
+        a.file = Some(df);
+    }
+    a.context = ctx;
+    Ok(dir)
 }
 
 /// The Dockerfile's display name and bytes.
