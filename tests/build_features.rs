@@ -228,7 +228,11 @@ fn copy_parents_exclude_link_and_run_network_none() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, f).unwrap();
     }
-    let df = "FROM bb:base\n\
+    let df = "FROM bb:base AS seed\n\
+RUN mkdir /seed && echo seeded > /seed/first\n\
+FROM bb:base\n\
+RUN --mount=type=cache,from=seed,source=/seed,target=/c,id=seeded ls /c > /seen && echo more > /c/second\n\
+RUN --mount=type=cache,from=seed,source=/seed,target=/c,id=seeded ls /c > /seen-again\n\
 COPY --parents src/*/*.go /keep/\n\
 COPY --exclude=**/*_test.go src /noexclude/\n\
 COPY --link docs/ /linked/\n\
@@ -244,6 +248,17 @@ RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /i
     assert!(fs.join("noexclude/a/x.go").exists());
     assert!(!fs.join("noexclude/a/x_test.go").exists(), "--exclude");
     assert_eq!(read(fs.join("linked/readme.md")), "docs/readme.md");
+    assert_eq!(
+        read(fs.join("seen")),
+        "first\n",
+        "a cache seeded from a stage"
+    );
+    assert_eq!(
+        read(fs.join("seen-again")),
+        "first\nsecond\n",
+        "and kept between runs"
+    );
+    assert!(!fs.join("c").exists(), "the cache is not in a layer");
     assert_eq!(
         read(fs.join("ifaces")),
         "lo\n",

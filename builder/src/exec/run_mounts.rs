@@ -8,6 +8,7 @@
 //! * `cache`: a directory kept in the store across builds (`<store>/cache-mounts/`), keyed by
 //!   `id` (default: the target); created with `mode` (0755), `uid`, `gid` (0); `sharing=locked`
 //!   holds a lock for the run, `private` gets a fresh directory when the shared one is in use.
+//!   With `from` (and `source`), a new cache starts with those files of the stage or image.
 //!   Its contents are not part of the cache key.
 //! * `tmpfs`: a tmpfs, `size` bytes at most.
 //! * `secret`: the `--secret` value with `id` (default the target's file name), as a read-only
@@ -77,6 +78,32 @@ impl Drop for HostTmpfs {
         if rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::empty()).is_err() {
             let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
         }
+    }
+}
+
+/// Where a new cache mount's first contents come from (`from=` and `source=`).
+struct Seed<'a> {
+    scratch: &'a Scratch,
+    n: usize,
+    layers: &'a [PathBuf],
+    source: String,
+    at: &'a Origin,
+}
+
+impl Seed<'_> {
+    /// Copies the seed's files (owners and modes kept) into `dir`.
+    fn copy_into(&self, dir: &Path) -> Result<(), BuildError> {
+        let err = |e| BuildError::Copy {
+            at: self.at.clone(),
+            instruction: "RUN --mount=type=cache",
+            source: Box::new(e),
+        };
+        let root = ReadOnlyRoot::new(self.scratch, &format!("seed{}", self.n), self.layers)?;
+        let src = Source::rootfs(root.path());
+        let req = bind_request(&self.source);
+        let sel = copy::select(&src, &req).map_err(err)?;
+        copy::apply(&src, &sel, &req, dir).map_err(err)?;
+        Ok(())
     }
 }
 
@@ -241,13 +268,17 @@ impl Build<'_> {
                     });
                 }
                 MountKind::Cache => {
-                    if p.from.is_some() {
-                        return Err(bad(
-                            "RUN --mount=type=cache with from= (seeding a cache from a stage) is not supported"
-                                .into(),
-                        ));
-                    }
-                    let dir = self.cache_dir(m, &mut out)?;
+                    let seed = match &p.from {
+                        Some(From::Layers(layers)) => Some(Seed {
+                            scratch,
+                            n,
+                            layers,
+                            source: m.source.clone().unwrap_or_else(|| "/".into()),
+                            at,
+                        }),
+                        _ => None,
+                    };
+                    let dir = self.cache_dir(m, seed, &mut out)?;
                     out.mounts.push(runtime_lite::Mount::Bind {
                         source: dir,
                         target,
@@ -356,10 +387,25 @@ impl Build<'_> {
     }
 
     /// The persistent directory of a cache mount, locked as its `sharing` asks.
-    fn cache_dir(&self, m: &Mount, out: &mut Mounted) -> Result<PathBuf, BuildError> {
+    fn cache_dir(
+        &self,
+        m: &Mount,
+        seed: Option<Seed<'_>>,
+        out: &mut Mounted,
+    ) -> Result<PathBuf, BuildError> {
         let id = m.id.clone().unwrap_or_default();
         let base = self.store.root().join("cache-mounts");
-        let name = oci::Digest::of(id.as_bytes()).hex()[..32].to_string();
+        // A cache seeded from a stage is its own cache: keyed by the seed too.
+        let seed_key = seed.as_ref().map_or(String::new(), |s| {
+            format!(
+                "\0{}\0{}",
+                s.source,
+                s.layers
+                    .first()
+                    .map_or(String::new(), |l| l.display().to_string())
+            )
+        });
+        let name = oci::Digest::of(format!("{id}{seed_key}").as_bytes()).hex()[..32].to_string();
         let dir = base.join(&name);
         let sharing = m.sharing.as_deref().unwrap_or("shared");
         let lock_path = base.join(format!("{name}.lock"));
@@ -396,13 +442,23 @@ impl Build<'_> {
             }
         };
         if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).at("create directory", &dir)?;
-            std::fs::set_permissions(
-                &dir,
-                std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)),
-            )
-            .at("chmod", &dir)?;
-            chown(&dir, m.uid.unwrap_or(0), m.gid.unwrap_or(0))?;
+            // Made in a temp dir and renamed, so a failed seed leaves no half-filled cache.
+            let tmp = base.join(format!("{name}.tmp-{}", store::fsutil::random_suffix()));
+            std::fs::create_dir_all(&tmp).at("create directory", &tmp)?;
+            let filled = match &seed {
+                // As BuildKit: a new cache starts with the files of `source` in the stage.
+                Some(s) => s.copy_into(&tmp),
+                None => std::fs::set_permissions(
+                    &tmp,
+                    std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)),
+                )
+                .at("chmod", &tmp)
+                .and_then(|()| chown(&tmp, m.uid.unwrap_or(0), m.gid.unwrap_or(0))),
+            };
+            if let Err(e) = filled.and_then(|()| std::fs::rename(&tmp, &dir).at("rename", &tmp)) {
+                let _ = store::fsutil::remove_all(&tmp);
+                return Err(e);
+            }
         }
         out.guards.push(Box::new(lock));
         Ok(dir)
