@@ -348,11 +348,12 @@ fn build(
                 .transpose()?,
         };
     let output = a.output.as_deref().map(parse_output).transpose()?;
+    let quiet = a.quiet || a.progress == ProgressMode::Quiet;
     let bases = StoreBases {
         store: &store,
         insecure,
+        quiet,
     };
-    let quiet = a.quiet || a.progress == ProgressMode::Quiet;
     let printer = Printer {
         quiet,
         json: a.progress == ProgressMode::Json,
@@ -457,6 +458,8 @@ fn write_output(
 struct StoreBases<'a> {
     store: &'a store::Store,
     insecure: &'a [String],
+    /// `-q`/`--progress quiet`: pulls print nothing.
+    quiet: bool,
 }
 
 impl Bases for StoreBases<'_> {
@@ -483,6 +486,7 @@ impl Bases for StoreBases<'_> {
             policy,
             self.insecure,
             Some(wanted),
+            self.quiet,
         )?;
         if !image.config.architecture.is_empty()
             && (image.config.architecture != platform.arch || image.config.os != platform.os)

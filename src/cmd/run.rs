@@ -25,7 +25,7 @@ pub fn run(root: &Path, insecure: &[String], a: RunArgs) -> ExitCode {
 fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
     let store = super::open(root)?;
     let _lease = store.lease()?;
-    let image = crate::transfer::resolve_or_pull(&store, &a.image, a.pull, insecure, None)?;
+    let image = crate::transfer::resolve_or_pull(&store, &a.image, a.pull, insecure, None, false)?;
     let mut layers = store.snapshots().prepare(store.blobs(), &image)?;
     layers.reverse();
     let rc = image.config.config.clone().unwrap_or_default();

@@ -133,6 +133,7 @@ pub fn resolve_or_pull(
     policy: PullPolicy,
     insecure: &[String],
     platform: Option<registry_client::platform::Platform>,
+    quiet: bool,
 ) -> Result<store::Image> {
     let local = store.resolve(what);
     let missing = matches!(local, Err(store::StoreError::ImageNotFound(_)));
@@ -147,14 +148,18 @@ pub fn resolve_or_pull(
     let Ok(reference) = oci::Reference::parse_docker(what) else {
         return Ok(local?);
     };
-    if missing {
+    if missing && !quiet {
         eprintln!("Unable to find image '{}' locally", reference.familiar());
     }
     let rt = runtime()?;
     let opts = pull::PullOptions {
         platform,
         all_platforms: false,
-        progress: progress::Progress::new(progress::Mode::Auto),
+        progress: progress::Progress::new(if quiet {
+            progress::Mode::Quiet
+        } else {
+            progress::Mode::Auto
+        }),
     };
     let client = RegistrySettings::load(insecure)?.client();
     let pulled = pull::pull(store, &client, &rt, &reference, &opts)?;
