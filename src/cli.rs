@@ -127,6 +127,9 @@ pub struct BuildArgs {
     /// (the root filesystem); `-` for stdout
     #[arg(short, long)]
     pub output: Option<String>,
+    /// Grant an entitlement: security.insecure (lets RUN --security=insecure run privileged)
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// Reproducible output: SOURCE_DATE_EPOCH (0 when unset) for every time in the image
     #[arg(long)]
     pub reproducible: bool,

@@ -664,3 +664,41 @@ fn context_or_dockerfile_from_stdin() {
     assert!(!out.status.success(), "no context: COPY finds nothing");
     assert!(String::from_utf8_lossy(&out.stderr).contains("`sub`: not found"));
 }
+
+#[test]
+fn run_security_insecure_needs_the_entitlement() {
+    if !require(is_root(), "root (namespaces, overlay mounts)") {
+        return;
+    }
+    let t = tempdir();
+    let (root, ctx) = setup(t.path());
+    // CapEff of the RUN: docker's default set in the sandbox, all with the entitlement.
+    let df = "FROM bb:base\n\
+RUN --security=insecure grep CapEff /proc/self/status | tr -d '\\t' > /caps-insecure\n\
+RUN grep CapEff /proc/self/status | tr -d '\\t' > /caps-sandbox\n";
+    let err = build_err(&root, &ctx, df, &[]);
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("--allow security.insecure"),
+        "{err}"
+    );
+    build_ok(
+        &root,
+        &ctx,
+        df,
+        &["--allow", "security.insecure", "-t", "ins:1"],
+    );
+    let fs = export(&root, "ins:1", t.path());
+    let insecure = read(fs.join("caps-insecure"));
+    let sandbox = read(fs.join("caps-sandbox"));
+    assert_eq!(
+        sandbox.trim(),
+        "CapEff:00000000a80425fb",
+        "docker's default set"
+    );
+    assert_ne!(insecure, sandbox, "every capability: {insecure}");
+    assert!(
+        insecure.trim().starts_with("CapEff:000001ff")
+            || insecure.trim().starts_with("CapEff:000003ff"),
+        "{insecure}"
+    );
+}

@@ -346,6 +346,7 @@ fn build(
                     })
                 })
                 .transpose()?,
+            allow_insecure: entitlements(&a.allow)?,
         };
     let output = a.output.as_deref().map(parse_output).transpose()?;
     let quiet = a.quiet || a.progress == ProgressMode::Quiet;
@@ -381,6 +382,20 @@ fn build(
         return Ok(());
     }
     super::stdout_lines([built.id.to_string()])
+}
+
+/// `--allow`: only `security.insecure` exists (`network.host` is accepted: RUN may use the
+/// host network anyway).
+fn entitlements(raw: &[String]) -> Result<bool> {
+    let mut insecure = false;
+    for e in raw {
+        match e.as_str() {
+            "security.insecure" => insecure = true,
+            "network.host" => {}
+            _ => bail!("unknown entitlement `{e}`: use security.insecure or network.host"),
+        }
+    }
+    Ok(insecure)
 }
 
 /// Where `--output` sends the result.

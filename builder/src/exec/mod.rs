@@ -182,6 +182,8 @@ pub struct BuildOptions {
     pub ssh: BTreeMap<String, PathBuf>,
     /// `--platform`: the target platform (the host's when `None`).
     pub platform: Option<Platform>,
+    /// `--allow security.insecure`: `RUN --security=insecure` runs privileged.
+    pub allow_insecure: bool,
 }
 
 /// Where a build secret's value comes from.

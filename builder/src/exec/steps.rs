@@ -27,6 +27,8 @@ struct RunSpec {
     env: Vec<String>,
     network: Network,
     mounts: Vec<runtime_lite::Mount>,
+    /// `--security=insecure`: every capability, no masked paths.
+    privileged: bool,
 }
 
 /// How many lines of a failed RUN's output the error keeps.
@@ -60,12 +62,21 @@ impl Build<'_> {
             at: at.clone(),
             message,
         };
-        if security.as_deref() == Some("insecure") {
-            return Err(bad(
-                "RUN --security=insecure is not allowed: hoist grants no insecure entitlement"
-                    .into(),
-            ));
-        }
+        let insecure = match security.as_deref() {
+            None | Some("sandbox") => false,
+            Some("insecure") if self.opts.allow_insecure => true,
+            Some("insecure") => {
+                return Err(bad(
+                    "RUN --security=insecure needs the entitlement: pass --allow security.insecure"
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "invalid --security `{other}`: use sandbox or insecure"
+                )));
+            }
+        };
         let network = match network.as_deref() {
             Some(n) => Network::parse(n).ok_or_else(|| {
                 bad(format!(
@@ -96,6 +107,7 @@ impl Build<'_> {
         let key = state.key.then(&[
             ("instruction", created_by.as_bytes()),
             ("network", network.as_str().as_bytes()),
+            ("security", if insecure { b"insecure" } else { b"sandbox" }),
             ("mounts", mount_key.as_bytes()),
             (
                 "script",
@@ -159,6 +171,7 @@ impl Build<'_> {
                     env,
                     network,
                     mounts: std::mem::take(&mut mounted.mounts),
+                    privileged: insecure,
                 };
                 let upper = b.sandbox(state, scratch, id, &at, &shown, run);
                 drop(mounted);
@@ -182,6 +195,7 @@ impl Build<'_> {
             env,
             network,
             mounts,
+            privileged,
         } = run;
         let dirs = scratch.subdirs(&["init", "upper", "work", "merged", "etc"])?;
         let [init, upper, work, merged, etc] =
@@ -243,6 +257,17 @@ impl Build<'_> {
             name: format!("build-{}", store::fsutil::random_suffix()),
             mounts,
             volatile_upper: true,
+            privileged,
+            capabilities: if privileged {
+                runtime_lite::caps::resolve(&[], &[], true).map_err(|e| {
+                    BuildError::Instruction {
+                        at: at.clone(),
+                        message: e.to_string(),
+                    }
+                })?
+            } else {
+                runtime_lite::caps::docker_default()
+            },
             ..Spec::new(rootfs, Vec::new())
         };
         let (read, write) = rustix::pipe::pipe()
