@@ -10,9 +10,9 @@
 //!   needs no entry. Without one, the gid comes from the passwd entry (0 when there is none).
 //! * Supplementary groups: only in the implicit form (no `:group`) and only when the user was
 //!   found in passwd, every group listing the user's name as a member, as runc does.
-//! * [`ExecUser::additional_gids`] is what the process should pass to `setgroups`, as moby builds
-//!   it: the primary gid, then the supplementary groups, then `--group-add` (names or numbers),
-//!   without duplicates.
+//! * [`ExecUser::groups`] are the supplementary groups, then `--group-add` (names or numbers),
+//!   without duplicates: what BuildKit gives a RUN. [`ExecUser::additional_gids`] is what
+//!   `docker run` passes to `setgroups`, as moby builds it: the primary gid first, then those.
 //! * Numeric ids must lie in 0..=2147483647, like runc.
 
 /// The identity a container process runs as.
@@ -22,11 +22,20 @@ pub struct ExecUser {
     pub uid: u32,
     /// Primary group id.
     pub gid: u32,
-    /// Groups for `setgroups`: the primary gid first, then supplementary groups from
-    /// `/etc/group`, then `--group-add` groups; no duplicates.
-    pub additional_gids: Vec<u32>,
+    /// Supplementary groups from `/etc/group`, then `--group-add` groups; no duplicates.
+    pub groups: Vec<u32>,
     /// Home directory from passwd, `/` when unknown or empty (the default for `HOME`).
     pub home: String,
+}
+
+impl ExecUser {
+    /// Groups for `setgroups` as `docker run` sets them: the primary gid first, then
+    /// [`ExecUser::groups`], without duplicates.
+    pub fn additional_gids(&self) -> Vec<u32> {
+        let mut v = vec![self.gid];
+        v.extend(self.groups.iter().filter(|g| **g != self.gid));
+        v
+    }
 }
 
 /// Errors from resolving a user spec.
@@ -235,10 +244,10 @@ pub fn resolve(
         );
     }
 
-    let mut additional_gids = vec![gid];
+    let mut groups = Vec::new();
     let mut push = |g: u32| {
-        if !additional_gids.contains(&g) {
-            additional_gids.push(g);
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     };
     supplementary.into_iter().for_each(&mut push);
@@ -249,7 +258,7 @@ pub fn resolve(
     Ok(ExecUser {
         uid,
         gid,
-        additional_gids,
+        groups,
         home: if home.is_empty() {
             "/".to_string()
         } else {
@@ -331,14 +340,14 @@ nogroup:x:65534:
         for c in cases {
             let extra: Vec<String> = c.extra.iter().map(|s| s.to_string()).collect();
             let got = resolve(c.spec, passwd, group, &extra);
-            let want = ExecUser {
-                uid: c.uid,
-                gid: c.gid,
-                additional_gids: c.gids.to_vec(),
-                home: c.home.to_string(),
-            };
             match got {
-                Ok(got) => assert_eq!(got, want, "spec {:?} extra {:?}", c.spec, c.extra),
+                Ok(got) => assert_eq!(
+                    (got.uid, got.gid, got.additional_gids(), got.home.as_str()),
+                    (c.uid, c.gid, c.gids.to_vec(), c.home),
+                    "spec {:?} extra {:?}",
+                    c.spec,
+                    c.extra
+                ),
                 Err(err) => panic!(
                     "spec {:?} extra {:?}: unexpected error {err}",
                     c.spec, c.extra

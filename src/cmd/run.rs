@@ -120,7 +120,7 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
             cwd,
             uid: user.uid,
             gid: user.gid,
-            additional_gids: user.additional_gids,
+            additional_gids: user.additional_gids(),
         },
         hostname,
         mounts,

@@ -249,7 +249,7 @@ impl Build<'_> {
                 uid: user.uid,
                 gid: user.gid,
                 // As BuildKit: only the groups /etc/group lists the user in, not its own.
-                additional_gids: user.additional_gids.get(1..).unwrap_or_default().to_vec(),
+                additional_gids: user.groups,
             },
             hostname: hostname.into(),
             network: net,
