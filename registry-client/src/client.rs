@@ -260,7 +260,7 @@ fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Installs ring as rustls' process-wide crypto provider (once).
-pub(crate) fn install_crypto_provider() {
+fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -332,7 +332,13 @@ impl Client {
         Ok(host)
     }
 
-    fn http_client(&self, name: &str, insecure: bool) -> Result<reqwest::Client, RegistryError> {
+    /// The HTTP client for host `name` (`host[:port]`): its certs.d CA and client certificate,
+    /// certificate checks off when `insecure`.
+    pub(crate) fn http_client(
+        &self,
+        name: &str,
+        insecure: bool,
+    ) -> Result<reqwest::Client, RegistryError> {
         let api = api_host(name);
         let (cas, identity) = host_certs(&self.opts.certs_dirs, api)
             .map_err(|m| RegistryError::transport_message(Context::new(name), None, &m))?;

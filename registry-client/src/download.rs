@@ -1,31 +1,29 @@
-//! Plain HTTP(S) downloads (`ADD https://...` in a build): the same TLS setup as registries
-//! (system roots plus certs.d), redirects followed, the body streamed to a file.
+//! Plain HTTP(S) downloads (`ADD https://...` in a build) through the registry [`Client`]'s
+//! HTTP setup for the URL's host (system roots plus its certs.d CA and client certificate,
+//! `--insecure-registry`, user agent, timeouts), redirects followed, the body streamed to a
+//! file.
 
 use std::path::Path;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-/// What a download gave besides the file.
-#[derive(Clone, Debug, Default)]
-pub struct Downloaded {
-    /// Bytes written.
-    pub size: u64,
-    /// The `Last-Modified` time, as Unix seconds.
-    pub last_modified: Option<i64>,
-}
+use crate::Client;
 
-/// Downloads `url` into `dest` (created or truncated). The error names the URL and the status.
-pub async fn download(url: &str, dest: &Path, user_agent: &str) -> Result<Downloaded, String> {
-    crate::client::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .user_agent(user_agent)
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(120))
-        .build()
+/// Downloads `url` into `dest` (created or truncated) with `client`'s HTTP setup for the URL's
+/// host. Returns the `Last-Modified` time as Unix seconds, when the server sent one. The error
+/// names the URL and the status.
+pub async fn download(client: &Client, url: &str, dest: &Path) -> Result<Option<i64>, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("cannot download `{url}`: {e}"))?;
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return Err(format!("cannot download `{url}`: no host")),
+    };
+    let http = client
+        .http_client(&host, client.is_insecure(&host))
         .map_err(|e| format!("cannot download `{url}`: {e}"))?;
-    let resp = client
+    let resp = http
         .get(url)
         .send()
         .await
@@ -44,11 +42,9 @@ pub async fn download(url: &str, dest: &Path, user_agent: &str) -> Result<Downlo
     let mut file = tokio::fs::File::create(dest)
         .await
         .map_err(|e| format!("cannot create `{}`: {e}", dest.display()))?;
-    let mut size = 0u64;
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| format!("cannot download `{url}`: {e}"))?;
-        size += chunk.len() as u64;
         file.write_all(&chunk)
             .await
             .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
@@ -56,10 +52,7 @@ pub async fn download(url: &str, dest: &Path, user_agent: &str) -> Result<Downlo
     file.flush()
         .await
         .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
-    Ok(Downloaded {
-        size,
-        last_modified,
-    })
+    Ok(last_modified)
 }
 
 /// An error with its causes, `a: b: c`.

@@ -520,10 +520,9 @@ impl Bases for StoreBases<'_> {
         url: &str,
         dest: &Path,
     ) -> std::result::Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
-        let agent = concat!("hoist/", env!("CARGO_PKG_VERSION"));
-        let got = crate::transfer::runtime()?
-            .block_on(registry_client::download::download(url, dest, agent))?;
-        Ok(got.last_modified)
+        let client = crate::transfer::RegistrySettings::load(self.insecure)?.client();
+        Ok(crate::transfer::runtime()?
+            .block_on(registry_client::download::download(&client, url, dest))?)
     }
 }
 
