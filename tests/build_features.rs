@@ -37,15 +37,18 @@ fn build_ok(root: &Path, ctx: &Path, dockerfile: &str, extra: &[&str]) -> String
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Builds and fails: returns stderr after checking exit code 1 and that nothing was tagged.
+/// Builds and fails: returns stderr after checking exit code 1, that nothing was tagged or
+/// printed on stdout, and that no scratch dir or mount is left.
 fn build_err(root: &Path, ctx: &Path, dockerfile: &str, extra: &[&str]) -> String {
     let mut args = vec!["-t", "must-not-exist:1"];
     args.extend_from_slice(extra);
     let out = build(root, ctx, dockerfile, &args);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "no image ID on stdout");
     let images = hoist_ok(root, &["images"]);
     assert!(!images.contains("must-not-exist"), "{images}");
+    assert_no_build_leftovers(root);
     err
 }
 
@@ -409,14 +412,17 @@ fn failing_dockerfiles_name_the_line_and_reason() {
     let err = build_err(
         &root,
         &ctx,
-        "FROM bb:base\nRUN echo visible-output; exit 42\n",
+        "FROM bb:base\nRUN echo ok > /ok\nRUN echo visible-output; echo on-stderr >&2; exit 42\n",
         &[],
     );
     assert!(
-        err.contains("Dockerfile:2") && err.contains("exit code 42"),
+        err.contains("Dockerfile:3") && err.contains("exit code 42"),
         "{err}"
     );
-    assert!(err.contains("visible-output"), "{err}");
+    assert!(
+        err.contains("visible-output") && err.contains("on-stderr"),
+        "{err}"
+    );
     // A missing COPY source.
     let err = build_err(&root, &ctx, "FROM bb:base\nCOPY nope.txt /\n", &[]);
     assert!(

@@ -417,6 +417,20 @@ pub fn store_with_busybox(
     (root, ctx)
 }
 
+/// Asserts a build left nothing behind in the store `root`: no scratch dir, no mount.
+pub fn assert_no_build_leftovers(root: &Path) {
+    let tmp = root.join("tmp");
+    if tmp.exists() {
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "leftovers in {}: {left:?}", tmp.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&*root.to_string_lossy())),
+        "a mount is left under the store:\n{mounts}"
+    );
+}
+
 /// Tars `dir` with GNU tar (as a user would), returning the tarball path.
 pub fn gnu_tar(dir: &Path, out: &Path) -> PathBuf {
     run_ok(
