@@ -127,11 +127,6 @@ impl Host {
     pub fn name(&self) -> &str {
         &self.name
     }
-
-    /// The base URL requests go to (`http://localhost:5000`).
-    pub fn base(&self) -> &str {
-        &self.base
-    }
 }
 
 /// A registry client: connection pools, credentials, tokens and retry state, shared by every
@@ -281,11 +276,6 @@ impl Client {
             tokens: TokenCache::new(),
             health: HostHealth::default(),
         })
-    }
-
-    /// The options in use.
-    pub fn options(&self) -> &ClientOptions {
-        &self.opts
     }
 
     /// Whether `host` may be reached without TLS verification (named insecure).

@@ -27,7 +27,7 @@ pub async fn download(client: &Client, url: &str, dest: &Path) -> Result<Option<
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("cannot download `{url}`: {}", chain(&e)))?;
+        .map_err(|e| format!("cannot download `{url}`: {}", crate::error::error_chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!(
@@ -38,7 +38,8 @@ pub async fn download(client: &Client, url: &str, dest: &Path) -> Result<Option<
         .headers()
         .get(reqwest::header::LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_http_date);
+        .and_then(|v| crate::retry::parse_http_date(v, time::OffsetDateTime::now_utc().year()))
+        .map(|t| t.unix_timestamp());
     let mut file = tokio::fs::File::create(dest)
         .await
         .map_err(|e| format!("cannot create `{}`: {e}", dest.display()))?;
@@ -53,37 +54,4 @@ pub async fn download(client: &Client, url: &str, dest: &Path) -> Result<Option<
         .await
         .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
     Ok(last_modified)
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
-}
-
-/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's preferred form) as Unix seconds.
-fn parse_http_date(s: &str) -> Option<i64> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(s.trim(), fmt)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn http_date() {
-        assert_eq!(
-            super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784111777)
-        );
-        assert_eq!(super::parse_http_date("yesterday"), None);
-    }
 }

@@ -889,30 +889,37 @@ pub fn from_response(
     }
 }
 
+/// An error and its sources joined with `: ` (skipping repeats), sanitised.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = String::new();
+    let mut cur = Some(error);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+        cur = e.source();
+    }
+    sanitize_text(&message, MESSAGE_MAX)
+}
+
 impl RegistryError {
     /// A transport failure from any error: its source chain is joined (skipping repeats),
     /// sanitised, and searched for an [`io::Error`] to keep its kind.
     pub fn transport(ctx: Context, error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut message = String::new();
         let mut kind = None;
         let mut cur = Some(error);
         while let Some(e) = cur {
-            if kind.is_none() {
-                kind = e.downcast_ref::<io::Error>().map(io::Error::kind);
-            }
-            let text = e.to_string();
-            if !text.is_empty() && !message.contains(&text) {
-                if !message.is_empty() {
-                    message.push_str(": ");
-                }
-                message.push_str(&text);
-            }
+            kind = kind.or_else(|| e.downcast_ref::<io::Error>().map(io::Error::kind));
             cur = e.source();
         }
         Self::Transport {
             ctx,
             kind,
-            message: sanitize_text(&message, MESSAGE_MAX),
+            message: error_chain(error),
         }
     }
 

@@ -71,7 +71,7 @@ pub enum UploadKind {
     /// One `PUT` with the whole blob.
     Monolithic,
     /// `PATCH` chunks, then a `PUT`; the number of chunks.
-    Chunked(usize),
+    Chunked,
 }
 
 /// One repository of a registry, with the scopes its operations need.
@@ -102,14 +102,11 @@ impl Repository {
         let invalid = |e: crate::auth::AuthError| {
             RegistryError::invalid_response(Context::new(registry).repository(name), &e.to_string())
         };
-        let mut scopes = if push {
+        let scopes = if push {
             ScopeSet::push(name, mount_from.iter().map(String::as_str)).map_err(invalid)?
         } else {
             ScopeSet::pull(name).map_err(invalid)?
         };
-        if push {
-            scopes.insert(Scope::repository(name, ["pull", "push"]).map_err(invalid)?);
-        }
         Ok(Self {
             client: client.clone(),
             host,
@@ -226,34 +223,6 @@ impl Repository {
             media_type,
             digest,
         })
-    }
-
-    /// Asks whether manifest `reference` exists; its digest and size when it does.
-    pub async fn head_manifest(
-        &self,
-        reference: &str,
-    ) -> Result<Option<(Digest, u64)>, RegistryError> {
-        let op = Operation::head(Target::Manifest(reference.to_string()));
-        let r = reference.to_string();
-        let resp = self
-            .send(op.clone(), &|c, base| {
-                c.head(self.url(base, &format!("manifests/{r}")))
-                    .header("Accept", MANIFEST_ACCEPT)
-            })
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.fail(op, resp).await);
-        }
-        let digest = resp
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Digest::parse(v).ok());
-        let size = resp.content_length().unwrap_or(0);
-        Ok(digest.map(|d| (d, size)))
     }
 
     /// The size of blob `digest` when the repository has it.
@@ -459,7 +428,6 @@ impl Repository {
             };
         }
         let mut offset = 0u64;
-        let mut chunks = 0usize;
         let mut stalls = 0;
         while offset < size {
             let len = chunk.min(size - offset);
@@ -479,7 +447,6 @@ impl Repository {
             if status != 202 && status != 416 {
                 return Err(self.fail(op, resp).await);
             }
-            chunks += 1;
             // The registry says how much it has: `Range: 0-<last byte>`.
             let have = resp
                 .headers()
@@ -513,7 +480,7 @@ impl Repository {
             })
             .await?;
         match resp.status().as_u16() {
-            201 | 204 => Ok(UploadKind::Chunked(chunks)),
+            201 | 204 => Ok(UploadKind::Chunked),
             _ => Err(self.fail(op, resp).await),
         }
     }
@@ -536,8 +503,8 @@ impl Repository {
         }
     }
 
-    /// Stores a manifest under `reference` (a tag or its digest). Returns the digest the
-    /// registry reports (or ours).
+    /// Stores a manifest under `reference` (a tag or its digest). Returns its digest (of the
+    /// bytes sent).
     pub async fn put_manifest(
         &self,
         reference: &str,

@@ -345,7 +345,7 @@ const MONTHS: [&str; 12] = [
 
 /// Parses the three HTTP-date forms of RFC 9110 §5.6.7 (weekday names are checked for form,
 /// not for agreeing with the date). `this_year` resolves RFC 850's two-digit years.
-fn parse_http_date(s: &str, this_year: i32) -> Option<OffsetDateTime> {
+pub(crate) fn parse_http_date(s: &str, this_year: i32) -> Option<OffsetDateTime> {
     let tokens: Vec<&str> = s.split_ascii_whitespace().collect();
     let (day, month, year, clock) = match tokens.as_slice() {
         // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT

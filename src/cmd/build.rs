@@ -352,7 +352,7 @@ fn build(
     let quiet = a.quiet || a.progress == ProgressMode::Quiet;
     let bases = StoreBases {
         store: &store,
-        insecure,
+        remote: crate::transfer::Remote::new(insecure),
         quiet,
     };
     let printer = Printer {
@@ -472,7 +472,8 @@ fn write_output(
 /// Bases from the store, pulled when missing.
 struct StoreBases<'a> {
     store: &'a store::Store,
-    insecure: &'a [String],
+    /// The way to registries (and URLs), made once for the build on first use.
+    remote: crate::transfer::Remote,
     /// `-q`/`--progress quiet`: pulls print nothing.
     quiet: bool,
 }
@@ -484,28 +485,27 @@ impl Bases for StoreBases<'_> {
         pull_always: bool,
         platform: &Platform,
     ) -> std::result::Result<store::Image, Box<dyn std::error::Error + Send + Sync>> {
-        // A local image for another platform does not count: pull the wanted one.
-        let local_fits = self.store.resolve(reference).is_ok_and(|img| {
+        let fits = |img: &store::Image| {
             img.config.architecture.is_empty()
                 || (img.config.architecture == platform.arch && img.config.os == platform.os)
-        });
-        let policy = if pull_always || !local_fits {
-            PullPolicy::Always
-        } else {
-            PullPolicy::Missing
         };
+        // A local image for another platform does not count: pull the wanted one.
+        if !pull_always
+            && let Ok(local) = self.store.resolve(reference)
+            && fits(&local)
+        {
+            return Ok(local);
+        }
         let wanted = registry_client::platform::Platform::parse(&platform.to_string())?;
         let image = crate::transfer::resolve_or_pull(
             self.store,
             reference,
-            policy,
-            self.insecure,
+            PullPolicy::Always,
+            &self.remote,
             Some(wanted),
             self.quiet,
         )?;
-        if !image.config.architecture.is_empty()
-            && (image.config.architecture != platform.arch || image.config.os != platform.os)
-        {
+        if !fits(&image) {
             return Err(format!(
                 "`{reference}` is for {}/{}, not {platform}",
                 image.config.os, image.config.architecture
@@ -520,9 +520,8 @@ impl Bases for StoreBases<'_> {
         url: &str,
         dest: &Path,
     ) -> std::result::Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
-        let client = crate::transfer::RegistrySettings::load(self.insecure)?.client();
-        Ok(crate::transfer::runtime()?
-            .block_on(registry_client::download::download(&client, url, dest))?)
+        let (rt, client) = self.remote.get()?;
+        Ok(rt.block_on(registry_client::download::download(client, url, dest))?)
     }
 }
 

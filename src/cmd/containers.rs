@@ -70,9 +70,9 @@ pub fn rm(store: &Store, a: RmArgs) -> Result<()> {
             }
             if let Some(pid) = r.pid {
                 // The supervisor's death takes the container's PID 1 with it (PDEATHSIG).
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+                if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
                 wait_gone(pid);
             }
             // The supervisor cannot clean up after SIGKILL: kill what is left in the
@@ -93,14 +93,7 @@ pub fn rm(store: &Store, a: RmArgs) -> Result<()> {
 /// Waits up to 5 s for process `pid` to be gone (or a zombie: its parent reaps it).
 fn wait_gone(pid: i32) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            // `pid (comm) S ...`: the state follows the last `)`.
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
-    };
-    while alive() && std::time::Instant::now() < deadline {
+    while store::containers::alive(pid) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

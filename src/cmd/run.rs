@@ -25,7 +25,14 @@ pub fn run(root: &Path, insecure: &[String], a: RunArgs) -> ExitCode {
 fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
     let store = super::open(root)?;
     let _lease = store.lease()?;
-    let image = crate::transfer::resolve_or_pull(&store, &a.image, a.pull, insecure, None, false)?;
+    let image = crate::transfer::resolve_or_pull(
+        &store,
+        &a.image,
+        a.pull,
+        &crate::transfer::Remote::new(insecure),
+        None,
+        false,
+    )?;
     let mut layers = store.snapshots().prepare(store.blobs(), &image)?;
     layers.reverse();
     let rc = image.config.config.clone().unwrap_or_default();
@@ -306,7 +313,6 @@ fn environment(
     Ok(env)
 }
 
-/// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the container.
 /// `HOST:CONTAINER[:ro|rw]`; the host directory is created when missing, as docker does.
 fn volume(v: &str) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();

@@ -126,12 +126,41 @@ pub enum PullPolicy {
     Never,
 }
 
+/// A command's way to registries, made on first use and then shared: the async runtime and
+/// one client (its connection pools, tokens and per-host TLS setup), so a build with several
+/// bases and URLs pings, authenticates and reads its settings once.
+pub struct Remote {
+    insecure: Vec<String>,
+    inner: std::sync::OnceLock<(tokio::runtime::Runtime, Arc<Client>)>,
+}
+
+impl Remote {
+    /// Nothing is made until [`Remote::get`].
+    pub fn new(insecure: &[String]) -> Self {
+        Self {
+            insecure: insecure.to_vec(),
+            inner: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The runtime and client, made on the first call.
+    pub fn get(&self) -> Result<(&tokio::runtime::Runtime, &Arc<Client>)> {
+        if self.inner.get().is_none() {
+            let made = (runtime()?, RegistrySettings::load(&self.insecure)?.client());
+            // Two threads racing here: one's pair is kept, the other's dropped.
+            let _ = self.inner.set(made);
+        }
+        let (rt, client) = self.inner.get().expect("set above");
+        Ok((rt, client))
+    }
+}
+
 /// Finds `what` in the store, pulling it first as `policy` says (docker's `--pull`).
 pub fn resolve_or_pull(
     store: &store::Store,
     what: &str,
     policy: PullPolicy,
-    insecure: &[String],
+    remote: &Remote,
     platform: Option<registry_client::platform::Platform>,
     quiet: bool,
 ) -> Result<store::Image> {
@@ -151,7 +180,6 @@ pub fn resolve_or_pull(
     if missing && !quiet {
         eprintln!("Unable to find image '{}' locally", reference.familiar());
     }
-    let rt = runtime()?;
     let opts = pull::PullOptions {
         platform,
         all_platforms: false,
@@ -161,7 +189,7 @@ pub fn resolve_or_pull(
             progress::Mode::Auto
         }),
     };
-    let client = RegistrySettings::load(insecure)?.client();
-    let pulled = pull::pull(store, &client, &rt, &reference, &opts)?;
+    let (rt, client) = remote.get()?;
+    let pulled = pull::pull(store, client, rt, &reference, &opts)?;
     Ok(pulled.image)
 }

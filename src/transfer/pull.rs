@@ -287,6 +287,9 @@ async fn pull_image(
     Ok(Image::from_parts(desc, m.bytes.to_vec(), config_raw)?)
 }
 
+/// How much a download writes before the unpacker following it is told.
+const FEED_STEP: u64 = 1 << 20;
+
 /// Downloads one layer blob into the store, resuming after cuts.
 async fn download(
     repo: &Repository,
@@ -299,6 +302,9 @@ async fn download(
     let mut ingest = blobs.ingest(Expected::exact(layer.digest.clone(), layer.size), &what)?;
     feed.start(ingest.tmp_path().to_path_buf());
     let mut cuts = 0u32;
+    // What the unpacker following the file may read: flushed in 1 MiB steps (a flush per HTTP
+    // chunk of a few KiB would be a write(2) each).
+    let mut shown = 0u64;
     'fetch: loop {
         let offset = ingest.written();
         let mut dl = repo.get_blob(&layer.digest, offset).await?;
@@ -308,6 +314,7 @@ async fn download(
             ingest = blobs.ingest(Expected::exact(layer.digest.clone(), layer.size), &what)?;
             feed.start(ingest.tmp_path().to_path_buf());
             item.set(0);
+            shown = 0;
         }
         item.inc(0);
         loop {
@@ -315,7 +322,6 @@ async fn download(
                 Ok(Some(c)) => {
                     ingest
                         .write_all(&c)
-                        .and_then(|()| ingest.flush())
                         .with_context(|| format!("cannot write {what} into the store"))?;
                     let n = ingest.written();
                     if n > layer.size {
@@ -326,7 +332,13 @@ async fn download(
                             layer.size
                         );
                     }
-                    feed.advance(n);
+                    if n - shown >= FEED_STEP || n == layer.size {
+                        ingest
+                            .flush()
+                            .with_context(|| format!("cannot write {what} into the store"))?;
+                        feed.advance(n);
+                        shown = n;
+                    }
                     item.inc(c.len() as u64);
                 }
                 Ok(None) if ingest.written() >= layer.size => break 'fetch,

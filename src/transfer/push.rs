@@ -324,6 +324,6 @@ async fn push_blob(
         .await?;
     Ok(match kind {
         UploadKind::Monolithic => "Pushed",
-        UploadKind::Chunked(_) => "Pushed (chunked)",
+        UploadKind::Chunked => "Pushed (chunked)",
     })
 }

@@ -131,6 +131,13 @@ impl Containers {
 
 /// True when process `pid` exists.
 pub fn alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid)
-        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    let exists = rustix::process::Pid::from_raw(pid)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
+    // A zombie has exited: only its parent has yet to reap it.
+    exists
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            // `pid (comm) S ...`: the state follows the last `)`.
+            s.rsplit_once(')')
+                .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
 }

@@ -10,7 +10,6 @@ use oci::Digest;
 
 use crate::Store;
 use crate::error::{IoContext, Result};
-use crate::fsutil::random_suffix;
 
 /// Most repositories remembered per blob.
 const MAX_SOURCES: usize = 16;
@@ -24,9 +23,7 @@ impl Store {
         let path = self.meta_path(kind, name);
         let dir = path.parent().unwrap_or(self.root());
         std::fs::create_dir_all(dir).at("create directory", dir)?;
-        let tmp = dir.join(format!(".tmp-{}", random_suffix()));
-        std::fs::write(&tmp, text).at("write", &tmp)?;
-        std::fs::rename(&tmp, &path).at("rename", &path)
+        crate::fsutil::write_atomic(&path, text.as_bytes())
     }
 
     /// The compressed blob (digest, size) layer `diff_id` was compressed to with `algorithm`
@@ -39,7 +36,7 @@ impl Store {
         let (d, size) = text.trim().split_once(' ')?;
         let d = Digest::parse(d).ok()?;
         let size = size.parse().ok()?;
-        (self.blobs().has(&d) && self.blobs().size(&d).ok()? == size).then_some((d, size))
+        (self.blobs().size(&d).ok()? == size).then_some((d, size))
     }
 
     /// Records that layer `diff_id` compressed with `algorithm` is blob `digest` of `size`.
