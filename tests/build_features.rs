@@ -231,10 +231,13 @@ fn copy_parents_exclude_link_and_run_network_none() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, f).unwrap();
     }
-    let df = "FROM bb:base AS seed\n\
+    // `--from` sees the ARGs before the first FROM only (`${SEED:?}` would fail in the stage).
+    let df = "ARG SEED=seed\n\
+FROM bb:base AS seed\n\
 RUN mkdir /seed && echo seeded > /seed/first\n\
 FROM bb:base\n\
-RUN --mount=type=cache,from=seed,source=/seed,target=/c,id=seeded ls /c > /seen && echo more > /c/second\n\
+COPY --from=${SEED:?unset} /seed/first /seed-first\n\
+RUN --mount=type=cache,from=${SEED:?unset},source=/seed,target=/c,id=seeded ls /c > /seen && echo more > /c/second\n\
 RUN --mount=type=cache,from=seed,source=/seed,target=/c,id=seeded ls /c > /seen-again\n\
 COPY --parents src/*/*.go /keep/\n\
 COPY --exclude=**/*_test.go src /noexclude/\n\

@@ -378,10 +378,12 @@ impl Stages {
 impl Instruction {
     /// The instruction with its words expanded as BuildKit expands them, with `env` (the ARGs
     /// and ENV in scope): ENV and LABEL keys and values, ADD/COPY sources, destination and
-    /// `--from`/`--chown`/`--chmod`/`--checksum`/`--exclude`, EXPOSE (split into words), VOLUME,
-    /// USER, WORKDIR, STOPSIGNAL, ARG defaults and the fields of RUN `--mount` and `--network`.
+    /// `--chown`/`--chmod`/`--checksum`/`--exclude`, EXPOSE (split into words), VOLUME, USER,
+    /// WORKDIR, STOPSIGNAL, ARG defaults and the fields of RUN `--mount` and `--network`.
     /// RUN, CMD, ENTRYPOINT and HEALTHCHECK commands are left to the shell, SHELL, MAINTAINER and
-    /// ONBUILD's stored text are kept verbatim, as BuildKit does.
+    /// ONBUILD's stored text are kept verbatim, as BuildKit does. `COPY --from` and `RUN
+    /// --mount=from=` stay as written: they name what a stage depends on, and BuildKit expands
+    /// them with the ARGs before the first FROM only (the executor does).
     pub fn expand<E: Env + ?Sized>(&self, lexer: &Lexer, env: &E) -> Result<Self, ShellError> {
         let w = |s: &str| lexer.process_word(s, env).map(|e| e.value);
         let opt = |s: &Option<String>| s.as_deref().map(w).transpose();
@@ -393,7 +395,6 @@ impl Instruction {
         };
         let copy_opts = |o: &CopyOptions| -> Result<CopyOptions, ShellError> {
             Ok(CopyOptions {
-                from: opt(&o.from)?,
                 chown: opt(&o.chown)?,
                 chmod: opt(&o.chmod)?,
                 checksum: opt(&o.checksum)?,
@@ -463,7 +464,6 @@ impl Instruction {
                         Ok(Mount {
                             target: opt(&m.target)?,
                             source: opt(&m.source)?,
-                            from: opt(&m.from)?,
                             id: opt(&m.id)?,
                             env: opt(&m.env)?,
                             ..m.clone()
@@ -1249,7 +1249,8 @@ mod tests {
         assert_eq!((sources[0].as_str(), dest.as_str()), ("src/1", "/dst/1/"));
         assert_eq!(
             (options.chown.as_deref(), options.from.as_deref()),
-            (Some("app:app"), Some("build"))
+            (Some("app:app"), Some("$S")),
+            "--from is left for the meta ARGs"
         );
         assert_eq!(
             got[2],

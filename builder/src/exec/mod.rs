@@ -683,14 +683,13 @@ impl Build<'_> {
                 .transpose()
                 .map_err(|e| bad(e.to_string()))
         };
-        match (&l.instruction, &mut ins) {
-            (
-                Instruction::Copy { options: raw, .. } | Instruction::Add { options: raw, .. },
-                Instruction::Copy { options, .. } | Instruction::Add { options, .. },
-            ) => options.from = global_word(&raw.from)?,
-            (Instruction::Run { mounts: raw, .. }, Instruction::Run { mounts, .. }) => {
-                for (r, m) in raw.iter().zip(mounts.iter_mut()) {
-                    m.from = global_word(&r.from)?;
+        match &mut ins {
+            Instruction::Copy { options, .. } | Instruction::Add { options, .. } => {
+                options.from = global_word(&options.from)?;
+            }
+            Instruction::Run { mounts, .. } => {
+                for m in mounts {
+                    m.from = global_word(&m.from)?;
                 }
             }
             _ => {}
