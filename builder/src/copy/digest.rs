@@ -7,6 +7,8 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oci::{Digest, Sha256Writer};
@@ -29,10 +31,13 @@ const RACY_WINDOW: Duration = Duration::from_secs(3);
 /// changed within the last few seconds are not memoised, since a write within the same clock
 /// tick could leave their times as they were.
 ///
-/// Saved as JSON by [`DigestMemo::save`], atomically.
-#[derive(Debug, Clone)]
+/// Saved as JSON by [`DigestMemo::save`], atomically, when something was added. Shared by
+/// threads: the lock is held for a lookup or an insert, never while a file is read.
+#[derive(Debug)]
 pub struct DigestMemo {
-    hashes: HashMap<MemoKey, String>,
+    hashes: Mutex<HashMap<MemoKey, String>>,
+    /// Something was added since the load.
+    dirty: AtomicBool,
     racy_window: Duration,
 }
 
@@ -80,7 +85,8 @@ impl DigestMemo {
     /// An empty memo.
     pub fn new() -> Self {
         DigestMemo {
-            hashes: HashMap::new(),
+            hashes: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
             racy_window: RACY_WINDOW,
         }
     }
@@ -109,19 +115,23 @@ impl DigestMemo {
             path: path.to_path_buf(),
             error,
         })?;
-        let mut memo = Self::new();
+        let memo = Self::new();
         for e in file.entries {
             if oci::Digest::from_hex(&e.sha256).is_ok() {
-                memo.hashes.insert(e.key, e.sha256);
+                memo.map().insert(e.key, e.sha256);
             }
         }
         Ok(memo)
     }
 
-    /// Writes the memo to `path` (a temp file beside it, then a rename).
+    /// Writes the memo to `path` (a temp file beside it, then a rename) when something was
+    /// added since it was loaded.
     pub fn save(&self, path: &Path) -> Result<(), CopyError> {
+        if !self.dirty.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut entries: Vec<MemoEntry> = self
-            .hashes
+            .map()
             .iter()
             .map(|(key, sha256)| MemoEntry {
                 key: *key,
@@ -143,18 +153,22 @@ impl DigestMemo {
 
     /// The number of memoised hashes.
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.map().len()
     }
 
     /// True when nothing is memoised.
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.map().is_empty()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<MemoKey, String>> {
+        self.hashes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The sha256 (hex) of the regular file at `host`, whose `lstat` gave `st`.
-    fn content(&mut self, host: &Path, st: &Stat, now: Duration) -> Result<String, CopyError> {
+    fn content(&self, host: &Path, st: &Stat, now: Duration) -> Result<String, CopyError> {
         let key = MemoKey::of(st);
-        if let Some(hex) = self.hashes.get(&key) {
+        if let Some(hex) = self.map().get(&key) {
             return Ok(hex.clone());
         }
         let mut file = File::options()
@@ -172,7 +186,8 @@ impl DigestMemo {
             t + self.racy_window <= now
         };
         if unchanged && settled(st.mtime) && settled(st.ctime) {
-            self.hashes.insert(key, digest.hex().to_string());
+            self.map().insert(key, digest.hex().to_string());
+            self.dirty.store(true, Ordering::Relaxed);
         }
         Ok(digest.hex().to_string())
     }
@@ -254,7 +269,7 @@ impl Selection {
     /// the kind's payload: the sha256 of a file's or archive's content, a
     /// symlink's target, a hard link's first path, a special file's device number. Times never
     /// enter it, nor do paths that `.dockerignore` or `--exclude` leave out.
-    pub fn digest(&self, src: &Source<'_>, memo: &mut DigestMemo) -> Result<Digest, CopyError> {
+    pub fn digest(&self, src: &Source<'_>, memo: &DigestMemo) -> Result<Digest, CopyError> {
         Ok(self.digest_files(src, memo)?.0)
     }
 
@@ -263,7 +278,7 @@ impl Selection {
     pub fn digest_files(
         &self,
         src: &Source<'_>,
-        memo: &mut DigestMemo,
+        memo: &DigestMemo,
     ) -> Result<(Digest, BTreeMap<String, String>), CopyError> {
         let view = View::new(src);
         let now = SystemTime::now()
@@ -345,7 +360,7 @@ impl DigestMemo {
 
     /// Replaces every memoised hash with another, so a test can tell the memo was used.
     pub(super) fn poison(&mut self) {
-        for hex in self.hashes.values_mut() {
+        for hex in self.map().values_mut() {
             *hex = "0".repeat(64);
         }
     }

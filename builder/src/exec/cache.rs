@@ -7,9 +7,11 @@
 //! * FROM: `scratch`, the base image's manifest digest, or the key of the stage it builds on;
 //!   and the platform.
 //! * every instruction: its history text after expansion (which holds a RUN's build args as
-//!   `|N k=v`), plus for ARG the values the declared names got, for RUN the network mode, for
-//!   COPY/ADD the digest of the selected files ([`crate::copy::Selection::digest`]: contents,
-//!   modes, owners; never times).
+//!   `|N k=v`), plus for ARG the values the declared names got, for ONBUILD the trigger, for
+//!   RUN the network mode, the security mode, its `--mount` specs (with the digest of what a
+//!   bind shows; never a secret) and a heredoc script; for COPY/ADD the digest of the selected
+//!   files ([`crate::copy::Selection::digest`]: contents, modes, owners; never times), heredoc
+//!   bodies and downloaded files included.
 //!
 //! A record `<store>/cache/<key hex>.image` holds the manifest digest of the image the build
 //! had after that step (GC keeps those images).

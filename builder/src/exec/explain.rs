@@ -21,10 +21,41 @@ pub struct Inputs {
     pub parent: String,
     /// Metadata instructions since that step, as their history text.
     pub before: Vec<String>,
-    /// Named parts: `instruction`, `network`, `mounts`, `script`, `base`.
+    /// The parts of the key (tag -> value, long ones as a digest): `instruction`, `network`,
+    /// `security`, `mounts`, `script` (RUN), `files` (COPY/ADD), `base` (FROM).
     pub parts: BTreeMap<String, String>,
     /// COPY/ADD sources: path -> fingerprint.
     pub files: BTreeMap<String, String>,
+}
+
+impl Inputs {
+    /// The record of a step whose key `key` was made from `parts` after `parent`; long values
+    /// (mount specs, heredoc scripts) are kept as their digest.
+    pub fn new(
+        key: &crate::exec::cache::Key,
+        parent: &crate::exec::cache::Key,
+        before: Vec<String>,
+        parts: &[(&str, String)],
+        files: BTreeMap<String, String>,
+    ) -> Self {
+        let short = |v: &String| {
+            if v.len() > 256 {
+                Digest::of(v.as_bytes()).to_string()
+            } else {
+                v.clone()
+            }
+        };
+        Self {
+            key: key.digest().hex().to_string(),
+            parent: parent.digest().hex().to_string(),
+            before,
+            parts: parts
+                .iter()
+                .map(|(t, v)| (t.to_string(), short(v)))
+                .collect(),
+            files,
+        }
+    }
 }
 
 /// Where the records live.
@@ -95,10 +126,10 @@ pub fn reasons(old: &Inputs, new: &Inputs) -> Vec<String> {
     if old_ins != new_ins {
         out.push(format!("instruction changed: `{old_ins}` -> `{new_ins}`"));
     }
-    if old.parts.get("sources") != new.parts.get("sources") && old.files == new.files {
+    if old.parts.get("files") != new.parts.get("files") && old.files == new.files {
         out.push("heredoc or downloaded source changed".into());
     }
-    for part in ["network", "mounts", "script", "base"] {
+    for part in ["network", "security", "mounts", "script", "base"] {
         if old.parts.get(part) != new.parts.get(part) {
             out.push(match part {
                 "mounts" => "RUN --mount options or bind-mounted files changed".to_string(),

@@ -263,7 +263,7 @@ struct Build<'a> {
     bases: &'a dyn Bases,
     reporter: &'a dyn Reporter,
     records: Records,
-    memo: Mutex<DigestMemo>,
+    memo: DigestMemo,
     ignore: Option<&'a PatternMatcher>,
     /// The time stamp of steps run now.
     now: String,
@@ -336,7 +336,7 @@ pub fn build(
         stages,
         bases,
         reporter,
-        memo: Mutex::new(memo),
+        memo,
         records,
         ignore: ignore.as_ref(),
         now: timestamp(opts.source_date_epoch),
@@ -349,7 +349,7 @@ pub fn build(
     };
     let result = b.run();
     // The memo is only an accelerator: a failure to save it costs the next build some reads.
-    let _ = b.memo().save(&b.records.memo_path());
+    let _ = b.memo.save(&b.records.memo_path());
     // Steps that succeeded are cached even when a later one failed.
     let flushed = b.records.flush(store.root());
     let built = result?;
@@ -363,10 +363,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Build<'_> {
-    fn memo(&self) -> MutexGuard<'_, DigestMemo> {
-        lock(&self.memo)
-    }
-
     fn run(&self) -> Result<Built, BuildError> {
         let stages = self.stages;
         let target = self
@@ -576,17 +572,20 @@ impl Build<'_> {
                 ..Default::default()
             };
             let dir = explain::dir(self.store.root());
-            if let Some(old) = explain::load(&dir, &ident)
+            let old = explain::load(&dir, &ident);
+            if let Some(old) = &old
                 && old.key != new.key
             {
-                for reason in explain::reasons(&old, &new) {
+                for reason in explain::reasons(old, &new) {
                     self.reporter.event(Event::Miss {
                         id,
                         reason: &reason,
                     });
                 }
             }
-            explain::save(&dir, &ident, &new);
+            if old.as_ref() != Some(&new) {
+                explain::save(&dir, &ident, &new);
+            }
         }
         // As BuildKit: a stage whose base sets no PATH gets the default one in its env.
         let env = state.config.runtime_mut().env.get_or_insert_with(Vec::new);
@@ -873,43 +872,61 @@ impl Build<'_> {
     /// A layer step: a cache hit replaces `state`; a miss runs `exec` in a scratch directory,
     /// which returns the upper dir to commit as the layer.
     #[allow(clippy::too_many_arguments)]
+    ///
+    /// `parts` (tag, value) are what the step's key is made of, after the previous step's key;
+    /// they, with `files` (a COPY's per-file fingerprints), are also what [`explain`] records.
     fn layer_step(
         &self,
         state: &mut State,
-        key: Key,
+        parts: Vec<(&'static str, String)>,
+        files: BTreeMap<String, String>,
         id: usize,
         created_by: String,
-        mut inputs: explain::Inputs,
         exec: impl FnOnce(&Self, &State, &mounts::Scratch, usize) -> Result<PathBuf, BuildError>,
     ) -> Result<(), BuildError> {
         let started = Instant::now();
-        inputs.key = key.digest().hex().to_string();
-        inputs.parent = state.anchor.digest().hex().to_string();
-        inputs.before = std::mem::take(&mut state.pending);
+        let key = state.key.then(
+            &parts
+                .iter()
+                .map(|(t, v)| (*t, v.as_bytes()))
+                .collect::<Vec<_>>(),
+        );
+        let inputs = explain::Inputs::new(
+            &key,
+            &state.anchor,
+            std::mem::take(&mut state.pending),
+            &parts,
+            files,
+        );
         let explain_dir = explain::dir(self.store.root());
         let ident = state.ident.clone();
+        let old = ident.as_ref().and_then(|i| explain::load(&explain_dir, i));
+        // Written only when it changed: a warm rebuild writes nothing.
+        let record = |inputs: &explain::Inputs| {
+            if let Some(ident) = &ident
+                && old.as_ref() != Some(inputs)
+            {
+                explain::save(&explain_dir, ident, inputs);
+            }
+        };
         if !self.opts.no_cache
             && let Some(mut hit) = self.lookup(&key, state.cmd_set)
         {
             hit.ident = ident.clone();
             *state = hit;
-            if let Some(ident) = &ident {
-                explain::save(&explain_dir, ident, &inputs);
-            }
+            record(&inputs);
             self.reporter.event(Event::Cached { id });
             return Ok(());
         }
-        if let Some(ident) = &ident {
-            if !self.opts.no_cache
-                && let Some(old) = explain::load(&explain_dir, ident)
-                && old.key != inputs.key
-            {
-                for reason in explain::reasons(&old, &inputs) {
-                    self.reporter.event(Event::Miss {
-                        id,
-                        reason: &reason,
-                    });
-                }
+        if !self.opts.no_cache
+            && let Some(old) = &old
+            && old.key != inputs.key
+        {
+            for reason in explain::reasons(old, &inputs) {
+                self.reporter.event(Event::Miss {
+                    id,
+                    reason: &reason,
+                });
             }
         }
         let scratch = mounts::Scratch::new(self.store.root())?;
@@ -922,9 +939,7 @@ impl Build<'_> {
         };
         self.records.put(&state.key, &manifest.digest);
         state.anchor = state.key.clone();
-        if let Some(ident) = &ident {
-            explain::save(&explain_dir, ident, &inputs);
-        }
+        record(&inputs);
         drop(scratch);
         self.reporter.event(Event::Done {
             id,

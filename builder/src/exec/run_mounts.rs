@@ -229,7 +229,7 @@ impl Build<'_> {
             source: Box::new(e),
         };
         let sel = copy::select(src, &req).map_err(err)?;
-        Ok(sel.digest(src, &mut self.memo()).map_err(err)?.to_string())
+        Ok(sel.digest(src, &self.memo).map_err(err)?.to_string())
     }
 
     /// Sets the planned mounts up under `scratch`.

@@ -1,7 +1,7 @@
 //! The layer steps: RUN in the sandbox, COPY/ADD through an overlay mount, and WORKDIR when
 //! its directory must be created.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -104,16 +104,19 @@ impl Build<'_> {
         history.extend(args.iter().cloned());
         let created_by = format!("RUN {}", history.join(" "));
         let (planned, mount_key) = self.plan_mounts(stage, global, state, mounts, at)?;
-        let key = state.key.then(&[
-            ("instruction", created_by.as_bytes()),
-            ("network", network.as_str().as_bytes()),
-            ("security", if insecure { b"insecure" } else { b"sandbox" }),
-            ("mounts", mount_key.as_bytes()),
+        let parts = vec![
+            ("instruction", created_by.clone()),
+            ("network", network.as_str().to_string()),
+            (
+                "security",
+                if insecure { "insecure" } else { "sandbox" }.to_string(),
+            ),
+            ("mounts", mount_key),
             (
                 "script",
-                script.as_ref().map_or(&[][..], |(_, d)| d.as_bytes()),
+                script.as_ref().map_or(String::new(), |(_, d)| d.clone()),
             ),
-        ]);
+        ];
         let shown = match command {
             Command::Shell(s) => s.clone(),
             Command::Exec(v) => super::history::go_quote_list(v),
@@ -123,33 +126,14 @@ impl Build<'_> {
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, format!("PATH={DEFAULT_PATH}"));
         }
-        let inputs = super::explain::Inputs {
-            parts: [
-                ("instruction".to_string(), created_by.clone()),
-                ("network".to_string(), network.as_str().to_string()),
-                (
-                    "mounts".to_string(),
-                    oci::Digest::of(mount_key.as_bytes()).to_string(),
-                ),
-                (
-                    "script".to_string(),
-                    script
-                        .as_ref()
-                        .map(|(_, d)| oci::Digest::of(d.as_bytes()).to_string())
-                        .unwrap_or_default(),
-                ),
-            ]
-            .into(),
-            ..Default::default()
-        };
         let at = at.clone();
         let created_by = format!("{created_by} # buildkit");
         self.layer_step(
             state,
-            key,
+            parts,
+            BTreeMap::new(),
             id,
             created_by,
-            inputs,
             move |b, state, scratch, id| {
                 let mut mounted = b.mount_all(&planned, scratch, &at)?;
                 env.extend(mounted.env.iter().cloned());
@@ -425,7 +409,7 @@ impl Build<'_> {
             }
             None => None,
         };
-        let mut files = std::collections::BTreeMap::new();
+        let mut files = BTreeMap::new();
         let heredoc_dir = scratch.path().join("heredocs");
         let url_dir = scratch.path().join("urls");
         let mut parts = Vec::new();
@@ -433,8 +417,7 @@ impl Build<'_> {
         // Selects one kind of source, adding its digest and per-file fingerprints.
         let mut add = |src: &Source<'_>, req: &CopyRequest| -> Result<_, BuildError> {
             let sel = copy::select(src, req).map_err(copy_err)?;
-            let (digest, fingerprints) =
-                sel.digest_files(src, &mut self.memo()).map_err(copy_err)?;
+            let (digest, fingerprints) = sel.digest_files(src, &self.memo).map_err(copy_err)?;
             files.extend(fingerprints);
             digests.push_str(&format!("{digest}\n"));
             Ok(sel)
@@ -518,26 +501,14 @@ impl Build<'_> {
             let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
-        let key = state.key.then(&[
-            ("instruction", created_by.as_bytes()),
-            ("files", digests.as_bytes()),
-        ]);
-        let inputs = super::explain::Inputs {
-            parts: [
-                ("instruction".to_string(), created_by.clone()),
-                ("sources".to_string(), digests.clone()),
-            ]
-            .into(),
-            files,
-            ..Default::default()
-        };
+        let step_parts = vec![("instruction", created_by.clone()), ("files", digests)];
         let created_by = format!("{created_by} # buildkit");
         self.layer_step(
             state,
-            key,
+            step_parts,
+            files,
             id,
             created_by,
-            inputs,
             |_, state, scratch, _| {
                 write_layer(state, scratch, |root| {
                     for (src, req, sel) in &parts {
@@ -569,19 +540,15 @@ impl Build<'_> {
             )?),
             _ => None,
         };
-        let key = state.key.then(&[("instruction", created_by.as_bytes())]);
-        let inputs = super::explain::Inputs {
-            parts: [("instruction".to_string(), created_by.clone())].into(),
-            ..Default::default()
-        };
+        let parts = vec![("instruction", created_by.clone())];
         let at = at.clone();
         let wd = wd.to_string();
         self.layer_step(
             state,
-            key,
+            parts,
+            BTreeMap::new(),
             id,
             created_by,
-            inputs,
             move |_, state, scratch, _| {
                 write_layer(state, scratch, |root| {
                     let target =
