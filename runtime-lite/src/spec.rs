@@ -117,8 +117,9 @@ pub struct Spec {
     /// Give the container a pseudo-terminal (`-t`).
     #[serde(default)]
     pub tty: bool,
-    /// Mount the overlay's upper dir `volatile` (no sync when it goes away; for build steps,
-    /// whose caller syncs once at the end). Falls back to a normal mount on older kernels.
+    /// Mount the overlay's upper dir `volatile` (no sync of the filesystem when it goes away:
+    /// for build steps, whose caller syncs before recording them, and `--rm` containers).
+    /// Falls back to a normal mount on older kernels.
     #[serde(default)]
     pub volatile_upper: bool,
     /// Delegate to this external OCI runtime (runc, crun, ...) with a bundle in `bundle`.

@@ -188,38 +188,11 @@ impl Writer<'_> {
     /// `MkdirAll` inside the root: missing directories are created 0755 and given the
     /// `--chown` owner. Returns the resolved host path.
     fn mkdir_all(&mut self, path: &str) -> Result<PathBuf, CopyError> {
-        let host = resolve_in_root(self.root, path)?;
-        self.create_dirs(&host)?;
-        Ok(host)
+        mkdir_in_root(self.root, path, self.sel.chown)
     }
 
-    /// Creates the missing directories of `host`, a path inside the root with no symlink
-    /// among its existing components (as [`resolve_in_root`] returns them).
     fn create_dirs(&mut self, host: &Path) -> Result<(), CopyError> {
-        let rel = host.strip_prefix(self.root).unwrap_or(Path::new(""));
-        let mut cur = self.root.to_path_buf();
-        for part in rel.components() {
-            cur.push(part);
-            match fs::symlink_metadata(&cur) {
-                Ok(m) if m.is_dir() => continue,
-                Ok(_) => {
-                    return Err(CopyError::NotADirectory {
-                        path: in_root(self.root, &cur),
-                    });
-                }
-                Err(e) if is_missing(&e) => {}
-                Err(e) => return Err(e).at("stat", &cur),
-            }
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .create(&cur)
-                .at("mkdir", &cur)?;
-            rfs::chmod(&cur, Mode::from_raw_mode(0o755)).at("chmod", &cur)?;
-            if let Some(ids) = self.sel.chown {
-                chown_path(&cur, ids)?;
-            }
-        }
-        Ok(())
+        create_dirs(self.root, host, self.sel.chown)
     }
 
     /// Copies what a directory source selected into `dst`.
@@ -353,6 +326,49 @@ fn copy_xattrs(src: &Path, target: &Path) -> Result<(), CopyError> {
 }
 
 /// `lchown`.
+/// `mkdir -p` of `path` inside `root` (symlinks resolved inside it, as [`resolve_in_root`]
+/// does): missing directories are created 0755 and owned by `owner` when given. Returns the
+/// host path.
+pub fn mkdir_in_root(
+    root: &Path,
+    path: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<PathBuf, CopyError> {
+    let host = resolve_in_root(root, path)?;
+    create_dirs(root, &host, owner)?;
+    Ok(host)
+}
+
+/// Creates the missing directories of `host`, a path inside `root` with no symlink among its
+/// existing components (as [`resolve_in_root`] returns them).
+fn create_dirs(root: &Path, host: &Path, owner: Option<(u32, u32)>) -> Result<(), CopyError> {
+    let rel = host.strip_prefix(root).unwrap_or(Path::new(""));
+    let mut cur = root.to_path_buf();
+    for part in rel.components() {
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => {
+                return Err(CopyError::NotADirectory {
+                    path: in_root(root, &cur),
+                });
+            }
+            Err(e) if is_missing(&e) => {}
+            Err(e) => return Err(e).at("stat", &cur),
+        }
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&cur)
+            .at("mkdir", &cur)?;
+        rfs::chmod(&cur, Mode::from_raw_mode(0o755)).at("chmod", &cur)?;
+        if let Some(ids) = owner {
+            chown_path(&cur, ids)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the owner of `path` (not following a symlink).
 pub(crate) fn chown_path(path: &Path, (uid, gid): (u32, u32)) -> Result<(), CopyError> {
     rfs::chownat(
         rfs::CWD,
@@ -365,11 +381,7 @@ pub(crate) fn chown_path(path: &Path, (uid, gid): (u32, u32)) -> Result<(), Copy
 }
 
 /// Sets access and modification times without following a symlink.
-pub(crate) fn set_times(
-    path: &Path,
-    atime: (i64, i64),
-    mtime: (i64, i64),
-) -> Result<(), CopyError> {
+pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<(), CopyError> {
     let spec = |(sec, nsec): (i64, i64)| Timespec {
         tv_sec: sec,
         tv_nsec: nsec as _,

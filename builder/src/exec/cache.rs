@@ -64,9 +64,9 @@ impl Key {
 }
 
 /// The cache records of a store. Records made by a build are kept in memory and written by
-/// [`Records::flush`] after one `syncfs` of the store: the build's layers are then durable
-/// before any record points at them (the overlays are mounted `volatile`, so nothing syncs
-/// them step by step).
+/// [`Records::flush`] after one `syncfs` of the store: the snapshot files a build writes
+/// (through `volatile` overlays, which do not sync on unmount) are then on disk before any
+/// record points at them. Blobs are fsynced one by one as they are committed.
 #[derive(Debug)]
 pub struct Records {
     dir: PathBuf,

@@ -14,6 +14,25 @@ pub struct Origin {
     pub line: usize,
 }
 
+impl Origin {
+    /// An [`BuildError::Instruction`] error here.
+    pub fn error(&self, message: impl Into<String>) -> BuildError {
+        BuildError::Instruction {
+            at: self.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// A [`BuildError::Copy`] error of `instruction` here.
+    pub fn copy_error(&self, instruction: &'static str, source: CopyError) -> BuildError {
+        BuildError::Copy {
+            at: self.clone(),
+            instruction,
+            source: Box::new(source),
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.file, self.line)

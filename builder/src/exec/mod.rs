@@ -483,10 +483,7 @@ impl Build<'_> {
         let at = self.origin(stage.span.start);
         let base = global
             .expand(&stage.base, self.lexer)
-            .map_err(|e| BuildError::Instruction {
-                at: at.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| at.error(e.to_string()))?;
         let stage_name = stage.name.clone().unwrap_or_else(|| format!("stage-{i}"));
         let total = stage.instructions.len() + 1;
         let id = self.next_id();
@@ -498,13 +495,11 @@ impl Build<'_> {
             Some(p) => {
                 let p = global
                     .expand(p, self.lexer)
-                    .map_err(|e| BuildError::Instruction {
-                        at: at.clone(),
-                        message: e.to_string(),
-                    })?;
-                Platform::parse(&p).ok_or_else(|| BuildError::Instruction {
-                    at: at.clone(),
-                    message: format!("invalid --platform `{p}`: expected os/arch[/variant]"),
+                    .map_err(|e| at.error(e.to_string()))?;
+                Platform::parse(&p).ok_or_else(|| {
+                    at.error(format!(
+                        "invalid --platform `{p}`: expected os/arch[/variant]"
+                    ))
                 })?
             }
             None => self.platform.clone(),
@@ -612,10 +607,7 @@ impl Build<'_> {
             .and_then(|c| c.on_build.take())
             .unwrap_or_default();
         let mut triggered: Vec<Located> =
-            parse_triggers(&triggers, &base).map_err(|e| BuildError::Instruction {
-                at: at.clone(),
-                message: e.to_string(),
-            })?;
+            parse_triggers(&triggers, &base).map_err(|e| at.error(e.to_string()))?;
         for t in &mut triggered {
             t.span = stage.span;
         }
@@ -666,10 +658,7 @@ impl Build<'_> {
         label: &str,
     ) -> Result<(), BuildError> {
         let at = self.origin(l.span.start);
-        let bad = |message: String| BuildError::Instruction {
-            at: at.clone(),
-            message,
-        };
+        let bad = |message: String| at.error(message);
         let mut ins = l
             .instruction
             .expand(self.lexer, &*scope)

@@ -25,6 +25,11 @@ impl Scratch {
         Ok(Self { dir })
     }
 
+    /// Takes `dir` (existing or not yet) to remove on drop, like a scratch directory.
+    pub fn adopt(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
@@ -49,16 +54,16 @@ impl Drop for Scratch {
     }
 }
 
-/// An overlay mounted at `target`, unmounted on drop (lazily when busy).
+/// A mount (an overlay, a tmpfs) at `target`, unmounted on drop (lazily when busy).
 #[derive(Debug)]
-pub struct Overlay {
+pub struct Mount {
     target: PathBuf,
 }
 
-impl Overlay {
+impl Mount {
     /// Mounts `lowers` (topmost first) with `upper`/`work` at `target`; with no upper, a
     /// read-only overlay (which needs at least two lowers).
-    pub fn mount(
+    pub fn overlay(
         lowers: &[PathBuf],
         upper: Option<(&Path, &Path)>,
         target: &Path,
@@ -79,7 +84,8 @@ impl Overlay {
                 .at("mount an overlay at", target)
         };
         // With an upper dir: `volatile` (Linux 5.10+), so the unmount does not sync the whole
-        // filesystem after every step; the build syncs once before it records its cache.
+        // filesystem after every step (the snapshot files are synced by one syncfs before the
+        // build records its cache; blobs are fsynced as they are committed).
         let mounted = match upper {
             Some(_) => {
                 let v = cstr(&format!("{data},volatile"))?;
@@ -98,6 +104,22 @@ impl Overlay {
         })
     }
 
+    /// Mounts a tmpfs with `options` (`mode=0700,size=4m`) at `target`.
+    pub fn tmpfs(target: &Path, options: &std::ffi::CStr) -> Result<Self, BuildError> {
+        rustix::mount::mount(
+            "tmpfs",
+            target,
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            Some(options),
+        )
+        .map_err(io_err)
+        .at("mount a tmpfs at", target)?;
+        Ok(Self {
+            target: target.to_path_buf(),
+        })
+    }
+
     /// Unmounts now, reporting a failure (drop would only detach).
     pub fn unmount(self) -> Result<(), BuildError> {
         let target = self.target.clone();
@@ -111,7 +133,7 @@ impl Overlay {
     }
 }
 
-impl Drop for Overlay {
+impl Drop for Mount {
     fn drop(&mut self) {
         if rustix::mount::unmount(&self.target, UnmountFlags::empty()).is_err() {
             let _ = rustix::mount::unmount(&self.target, UnmountFlags::DETACH);
@@ -142,7 +164,7 @@ fn escape(p: &Path) -> String {
 #[derive(Debug)]
 pub struct ReadOnlyRoot {
     root: PathBuf,
-    _mount: Option<Overlay>,
+    _mount: Option<Mount>,
 }
 
 impl ReadOnlyRoot {
@@ -159,7 +181,7 @@ impl ReadOnlyRoot {
         if lowers.len() == 1 {
             lowers.push(dirs[1].clone());
         }
-        let mount = Overlay::mount(&lowers, None, &dirs[0])?;
+        let mount = Mount::overlay(&lowers, None, &dirs[0])?;
         Ok(Self {
             root: dirs[0].clone(),
             _mount: Some(mount),

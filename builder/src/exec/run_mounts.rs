@@ -31,7 +31,7 @@ use crate::dockerfile::args::GlobalScope;
 use crate::dockerfile::instructions::{Mount, MountKind};
 
 use super::error::{BuildError, IoAt, Origin};
-use super::mounts::{Overlay, ReadOnlyRoot, Scratch};
+use super::mounts::{Mount as HostMount, ReadOnlyRoot, Scratch};
 use super::{Build, Secret, State};
 
 /// Where a bind or cache mount's files come from.
@@ -70,17 +70,6 @@ impl Drop for Mounted {
     }
 }
 
-/// A tmpfs mounted on the host (for secrets), unmounted on drop.
-struct HostTmpfs(PathBuf);
-
-impl Drop for HostTmpfs {
-    fn drop(&mut self) {
-        if rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::empty()).is_err() {
-            let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
-        }
-    }
-}
-
 /// Where a new cache mount's first contents come from (`from=` and `source=`).
 struct Seed<'a> {
     scratch: &'a Scratch,
@@ -93,26 +82,13 @@ struct Seed<'a> {
 impl Seed<'_> {
     /// Copies the seed's files (owners and modes kept) into `dir`.
     fn copy_into(&self, dir: &Path) -> Result<(), BuildError> {
-        let err = |e| BuildError::Copy {
-            at: self.at.clone(),
-            instruction: "RUN --mount=type=cache",
-            source: Box::new(e),
-        };
+        let err = |e| self.at.copy_error("RUN --mount=type=cache", e);
         let root = ReadOnlyRoot::new(self.scratch, &format!("seed{}", self.n), self.layers)?;
         let src = Source::rootfs(root.path());
         let req = bind_request(&self.source);
         let sel = copy::select(&src, &req).map_err(err)?;
         copy::apply(&src, &sel, &req, dir).map_err(err)?;
         Ok(())
-    }
-}
-
-/// A directory removed on drop.
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = store::fsutil::remove_all(&self.0);
     }
 }
 
@@ -127,10 +103,7 @@ impl Build<'_> {
         mounts: &[Mount],
         at: &Origin,
     ) -> Result<(Vec<Planned>, String), BuildError> {
-        let bad = |message: String| BuildError::Instruction {
-            at: at.clone(),
-            message,
-        };
+        let bad = |message: String| at.error(message);
         let workdir = state
             .config
             .config
@@ -223,11 +196,7 @@ impl Build<'_> {
         at: &Origin,
     ) -> Result<String, BuildError> {
         let req = bind_request(source);
-        let err = |e| BuildError::Copy {
-            at: at.clone(),
-            instruction: "RUN --mount",
-            source: Box::new(e),
-        };
+        let err = |e| at.copy_error("RUN --mount", e);
         let sel = copy::select(src, &req).map_err(err)?;
         Ok(sel.digest(src, &self.memo).map_err(err)?.to_string())
     }
@@ -239,10 +208,7 @@ impl Build<'_> {
         scratch: &Scratch,
         at: &Origin,
     ) -> Result<Mounted, BuildError> {
-        let bad = |message: String| BuildError::Instruction {
-            at: at.clone(),
-            message,
-        };
+        let bad = |message: String| at.error(message);
         let mut out = Mounted {
             mounts: Vec::new(),
             env: Vec::new(),
@@ -352,11 +318,7 @@ impl Build<'_> {
         at: &Origin,
         out: &mut Mounted,
     ) -> Result<PathBuf, BuildError> {
-        let err = |e| BuildError::Copy {
-            at: at.clone(),
-            instruction: "RUN --mount",
-            source: Box::new(e),
-        };
+        let err = |e| at.copy_error("RUN --mount", e);
         match &p.from {
             Some(From::Layers(layers)) => {
                 let root = ReadOnlyRoot::new(scratch, &format!("bind{n}"), layers)?;
@@ -430,7 +392,7 @@ impl Build<'_> {
                 } else {
                     // In use: this run gets a directory of its own, removed after it.
                     let own = base.join(format!("{name}-{}", store::fsutil::random_suffix()));
-                    out.guards.push(Box::new(RemoveDir(own.clone())));
+                    out.guards.push(Box::new(Scratch::adopt(own.clone())));
                     own
                 }
             }
@@ -539,7 +501,7 @@ fn writable(
         &format!("rw{n}-work"),
         &format!("rw{n}-merged"),
     ])?;
-    let mount = Overlay::mount(&[dir.to_path_buf()], Some((&dirs[0], &dirs[1])), &dirs[2])?;
+    let mount = HostMount::overlay(&[dir.to_path_buf()], Some((&dirs[0], &dirs[1])), &dirs[2])?;
     out.guards.push(Box::new(mount));
     Ok(dirs[2].clone())
 }
@@ -553,16 +515,8 @@ fn secret_file(
     out: &mut Mounted,
 ) -> Result<PathBuf, BuildError> {
     let dir = scratch.subdirs(&[&format!("secret{n}")])?.remove(0);
-    rustix::mount::mount(
-        "tmpfs",
-        &dir,
-        "tmpfs",
-        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV,
-        Some(c"mode=0700,size=4m"),
-    )
-    .map_err(std::io::Error::from)
-    .at("mount a tmpfs at", &dir)?;
-    out.guards.push(Box::new(HostTmpfs(dir.clone())));
+    out.guards
+        .push(Box::new(HostMount::tmpfs(&dir, c"mode=0700,size=4m")?));
     let file = dir.join("secret");
     std::fs::write(&file, value).at("write", &file)?;
     std::fs::set_permissions(

@@ -11,7 +11,7 @@ use std::time::Instant;
 use runtime_lite::{Process, RootFs, Spec};
 
 use super::error::{BuildError, IoAt, Origin};
-use super::mounts::{Overlay, ReadOnlyRoot, Scratch};
+use super::mounts::{Mount, ReadOnlyRoot, Scratch};
 use super::{Build, DEFAULT_PATH, Event, Network, State, with_shell};
 use crate::copy::{self, CopyRequest, Source};
 use crate::dockerfile::args::GlobalScope;
@@ -58,10 +58,7 @@ impl Build<'_> {
         else {
             unreachable!("run_step is called for RUN")
         };
-        let bad = |message: String| BuildError::Instruction {
-            at: at.clone(),
-            message,
-        };
+        let bad = |message: String| at.error(message);
         let insecure = match security.as_deref() {
             None | Some("sandbox") => false,
             Some("insecure") if self.opts.allow_insecure => true,
@@ -208,10 +205,7 @@ impl Build<'_> {
             image_file(&image_lowers, "etc/group").as_deref(),
             &[],
         )
-        .map_err(|e| BuildError::Instruction {
-            at: at.clone(),
-            message: format!("cannot resolve USER `{user_spec}`: {e}"),
-        })?;
+        .map_err(|e| at.error(format!("cannot resolve USER `{user_spec}`: {e}")))?;
         let cwd = state
             .config
             .config
@@ -243,12 +237,7 @@ impl Build<'_> {
             volatile_upper: true,
             privileged,
             capabilities: if privileged {
-                runtime_lite::caps::resolve(&[], &[], true).map_err(|e| {
-                    BuildError::Instruction {
-                        at: at.clone(),
-                        message: e.to_string(),
-                    }
-                })?
+                runtime_lite::caps::CapSet::all()
             } else {
                 runtime_lite::caps::docker_default()
             },
@@ -337,10 +326,7 @@ impl Build<'_> {
             } => ("ADD", sources, dest, options, heredocs),
             _ => unreachable!("copy_step is called for COPY and ADD"),
         };
-        let bad = |message: String| BuildError::Instruction {
-            at: at.clone(),
-            message,
-        };
+        let bad = |message: String| at.error(message);
         let (paths, inline) = split_heredoc_sources(sources, heredocs, scope).map_err(bad)?;
         let (urls, paths): (Vec<String>, Vec<String>) = paths
             .into_iter()
@@ -395,11 +381,7 @@ impl Build<'_> {
         let created_by = format!("{kind} {} {dest}", sources.join(" "));
         self.reporter.event(Event::Step { id, name });
         let scratch = Scratch::new(self.store.root())?;
-        let copy_err = |source| BuildError::Copy {
-            at: at.clone(),
-            instruction: kind,
-            source: Box::new(source),
-        };
+        let copy_err = |source| at.copy_error(kind, source);
         // The files: from another stage or image (read through a read-only overlay), or the
         // context; heredocs from files written to a scratch directory.
         let from_root = match &options.from {
@@ -476,24 +458,7 @@ impl Build<'_> {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                     .at("chmod", &path)?;
                 if let Some(t) = modified {
-                    let ts = rustix::fs::Timestamps {
-                        last_access: rustix::fs::Timespec {
-                            tv_sec: t,
-                            tv_nsec: 0,
-                        },
-                        last_modification: rustix::fs::Timespec {
-                            tv_sec: t,
-                            tv_nsec: 0,
-                        },
-                    };
-                    rustix::fs::utimensat(
-                        rustix::fs::CWD,
-                        &path,
-                        &ts,
-                        rustix::fs::AtFlags::empty(),
-                    )
-                    .map_err(std::io::Error::from)
-                    .at("set the times of", &path)?;
+                    copy::set_times(&path, (t, 0), (t, 0)).map_err(copy_err)?;
                 }
                 names.push(name);
             }
@@ -532,12 +497,9 @@ impl Build<'_> {
     ) -> Result<(), BuildError> {
         self.reporter.event(Event::Step { id, name });
         let owner = match state.config.config.as_ref().and_then(|c| c.user.clone()) {
-            Some(u) if !u.is_empty() => Some(chown_ids(&u, &state.lowers()).map_err(
-                |message| BuildError::Instruction {
-                    at: at.clone(),
-                    message,
-                },
-            )?),
+            Some(u) if !u.is_empty() => {
+                Some(chown_ids(&u, &state.lowers()).map_err(|m| at.error(m))?)
+            }
             _ => None,
         };
         let parts = vec![("instruction", created_by.clone())];
@@ -551,32 +513,9 @@ impl Build<'_> {
             created_by,
             move |_, state, scratch, _| {
                 write_layer(state, scratch, |root| {
-                    let target =
-                        copy::resolve_in_root(root, &wd).map_err(|source| BuildError::Copy {
-                            at: at.clone(),
-                            instruction: "WORKDIR",
-                            source: Box::new(source),
-                        })?;
-                    let mut missing: Vec<&Path> = target
-                        .ancestors()
-                        .take_while(|p| p.starts_with(root) && *p != root && !p.exists())
-                        .collect();
-                    missing.reverse();
-                    for dir in missing {
-                        std::fs::create_dir(dir).at("create directory", dir)?;
-                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                            .at("chmod", dir)?;
-                        if let Some((uid, gid)) = owner {
-                            rustix::fs::chown(
-                                dir,
-                                Some(rustix::fs::Uid::from_raw(uid)),
-                                Some(rustix::fs::Gid::from_raw(gid)),
-                            )
-                            .map_err(std::io::Error::from)
-                            .at("chown", dir)?;
-                        }
-                    }
-                    Ok(())
+                    copy::mkdir_in_root(root, &wd, owner)
+                        .map(|_| ())
+                        .map_err(|e| at.copy_error("WORKDIR", e))
                 })
             },
         )
@@ -597,7 +536,7 @@ fn write_layer(
         write(upper)?;
         return Ok(upper.clone());
     }
-    let mount = Overlay::mount(&lowers, Some((upper, work)), merged)?;
+    let mount = Mount::overlay(&lowers, Some((upper, work)), merged)?;
     write(merged)?;
     mount.unmount()?;
     Ok(upper.clone())
