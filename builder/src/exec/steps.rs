@@ -380,20 +380,33 @@ impl Build<'_> {
         };
         let created_by = format!("{kind} {} {dest}", sources.join(" "));
         self.reporter.event(Event::Step { id, name });
-        let scratch = Scratch::new(self.store.root())?;
+        // A directory for the sources only when they need one (a cached plain COPY makes none).
+        let scratch = if options.from.is_some() || !inline.is_empty() || !urls.is_empty() {
+            Some(Scratch::new(self.store.root())?)
+        } else {
+            None
+        };
+        let scratch_dir = |name: &str| {
+            scratch
+                .as_ref()
+                .expect("made when there are heredocs, URLs or --from")
+                .path()
+                .join(name)
+        };
         let copy_err = |source| at.copy_error(kind, source);
         // The files: from another stage or image (read through a read-only overlay), or the
         // context; heredocs from files written to a scratch directory.
         let from_root = match &options.from {
             Some(from) => {
                 let (layers, _) = self.layers_of(stage, global, from, at)?;
-                Some(ReadOnlyRoot::new(&scratch, "from", &layers)?)
+                let scratch = scratch.as_ref().expect("made for --from");
+                Some(ReadOnlyRoot::new(scratch, "from", &layers)?)
             }
             None => None,
         };
         let mut files = BTreeMap::new();
-        let heredoc_dir = scratch.path().join("heredocs");
-        let url_dir = scratch.path().join("urls");
+        let heredoc_dir = (!inline.is_empty()).then(|| scratch_dir("heredocs"));
+        let url_dir = (!urls.is_empty()).then(|| scratch_dir("urls"));
         let mut parts = Vec::new();
         let mut digests = String::new();
         // Selects one kind of source, adding its digest and per-file fingerprints.
@@ -413,8 +426,7 @@ impl Build<'_> {
             let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
-        if !inline.is_empty() {
-            let dir = &heredoc_dir;
+        if let Some(dir) = &heredoc_dir {
             std::fs::create_dir_all(dir).at("create directory", dir)?;
             let mut names = Vec::new();
             for (name, data) in &inline {
@@ -428,8 +440,7 @@ impl Build<'_> {
             let sel = add(&src, &req)?;
             parts.push((src, req, sel));
         }
-        if !urls.is_empty() {
-            let dir = &url_dir;
+        if let Some(dir) = &url_dir {
             std::fs::create_dir_all(dir).at("create directory", dir)?;
             let mut names = Vec::new();
             for url in &urls {
