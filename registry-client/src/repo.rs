@@ -341,17 +341,6 @@ impl Repository {
         })
     }
 
-    /// Resolves an upload `Location` (absolute, or relative to the host) to a URL.
-    fn location_url(&self, base: &str, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else if location.starts_with('/') {
-            format!("{base}{location}")
-        } else {
-            format!("{base}/{location}")
-        }
-    }
-
     /// Tries to mount blob `digest` from repository `from` of the same registry.
     pub async fn mount_blob(&self, digest: &Digest, from: &str) -> Result<Mounted, RegistryError> {
         let op = Operation::post(Target::Mount {
@@ -416,7 +405,7 @@ impl Repository {
             let loc = session.location.clone();
             let resp = self
                 .send(op.clone(), &|c, base| {
-                    c.put(with_digest(&self.location_url(base, &loc), digest))
+                    c.put(with_digest(&location_url(base, &loc), digest))
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_LENGTH, size)
                         .body(file_body(path.clone(), 0, size))
@@ -436,7 +425,7 @@ impl Repository {
             let start = offset;
             let resp = self
                 .send(op.clone(), &|c, base| {
-                    c.patch(self.location_url(base, &loc))
+                    c.patch(location_url(base, &loc))
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_RANGE, format!("{}-{}", start, start + len - 1))
                         .header(CONTENT_LENGTH, len)
@@ -475,7 +464,7 @@ impl Repository {
         let loc = session.location.clone();
         let resp = self
             .send(op.clone(), &|c, base| {
-                c.put(with_digest(&self.location_url(base, &loc), digest))
+                c.put(with_digest(&location_url(base, &loc), digest))
                     .header(CONTENT_LENGTH, 0)
             })
             .await?;
@@ -492,7 +481,7 @@ impl Repository {
         let loc = session.location;
         let resp = self
             .send(op.clone(), &|c, base| {
-                c.put(with_digest(&self.location_url(base, &loc), digest))
+                c.put(with_digest(&location_url(base, &loc), digest))
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .body(bytes.clone())
             })
@@ -529,29 +518,16 @@ impl Repository {
 
     /// Every tag, following `Link` pagination.
     pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
-        let mut out = Vec::new();
-        let mut next = Some(format!("/v2/{}/tags/list?n=1000", self.name));
-        while let Some(path) = next.take() {
-            let op = Operation::get(Target::Tags);
-            let p = path.clone();
-            let resp = self
-                .send(op.clone(), &|c, base| c.get(self.location_url(base, &p)))
-                .await?;
-            if !resp.status().is_success() {
-                return Err(self.fail(op, resp).await);
-            }
-            next = next_link(&resp);
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| RegistryError::transport(self.ctx(op.clone()), &e))?;
-            let v: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| bad(self.ctx(op.clone()), &format!("tag list: {e}")))?;
-            if let Some(tags) = v.get("tags").and_then(|t| t.as_array()) {
-                out.extend(tags.iter().filter_map(|t| t.as_str().map(str::to_string)));
-            }
-        }
-        Ok(out)
+        list_pages(
+            &self.client,
+            &self.host,
+            Some(&self.name),
+            &self.scopes,
+            format!("/v2/{}/tags/list?n=1000", self.name),
+            Target::Tags,
+            "tags",
+        )
+        .await
     }
 }
 
@@ -563,32 +539,71 @@ pub async fn catalog(client: &Arc<Client>, registry: &str) -> Result<Vec<String>
             .map_err(|e| RegistryError::invalid_response(Context::new(registry), &e.to_string()))?,
     )
     .collect();
+    list_pages(
+        client,
+        &host,
+        None,
+        &scopes,
+        "/v2/_catalog?n=1000".into(),
+        Target::Catalog,
+        "repositories",
+    )
+    .await
+}
+
+/// The strings of array `key` in every JSON page of a list endpoint (tags, catalog), from
+/// `first` on, following `Link` headers.
+async fn list_pages(
+    client: &Client,
+    host: &Host,
+    repository: Option<&str>,
+    scopes: &ScopeSet,
+    first: String,
+    target: Target,
+    key: &str,
+) -> Result<Vec<String>, RegistryError> {
+    let ctx = |op: Operation| {
+        let c = Context::new(host.name()).op(op);
+        match repository {
+            Some(r) => c.repository(r),
+            None => c,
+        }
+    };
     let mut out = Vec::new();
-    let mut next = Some("/v2/_catalog?n=1000".to_string());
+    let mut next = Some(first);
     while let Some(path) = next.take() {
-        let op = Operation::get(Target::Catalog);
-        let p = path.clone();
+        let op = Operation::get(target.clone());
         let resp = client
-            .send(&host, None, &scopes, op.clone(), &|c, base| {
-                c.get(format!("{base}{p}"))
+            .send(host, repository, scopes, op.clone(), &|c, base| {
+                c.get(location_url(base, &path))
             })
             .await?;
         if !resp.status().is_success() {
-            return Err(error_from(&host, None, op, resp).await);
+            return Err(error_from(host, repository, op, resp).await);
         }
         next = next_link(&resp);
         let body = resp
             .bytes()
             .await
-            .map_err(|e| RegistryError::transport(Context::new(registry).op(op.clone()), &e))?;
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            RegistryError::invalid_response(Context::new(registry).op(op), &format!("catalog: {e}"))
-        })?;
-        if let Some(repos) = v.get("repositories").and_then(|t| t.as_array()) {
-            out.extend(repos.iter().filter_map(|t| t.as_str().map(str::to_string)));
+            .map_err(|e| RegistryError::transport(ctx(op.clone()), &e))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| bad(ctx(op), &format!("{key} list: {e}")))?;
+        if let Some(items) = v.get(key).and_then(|t| t.as_array()) {
+            out.extend(items.iter().filter_map(|t| t.as_str().map(str::to_string)));
         }
     }
     Ok(out)
+}
+
+/// A `Location` or `Link` target as a full URL: absolute as is, else under `base`.
+fn location_url(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_string()
+    } else if location.starts_with('/') {
+        format!("{base}{location}")
+    } else {
+        format!("{base}/{location}")
+    }
 }
 
 /// `url` with `digest=<digest>` added to its query.
