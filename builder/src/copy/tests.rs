@@ -79,7 +79,7 @@ fn run(src: &Source<'_>, req: &CopyRequest, root: &Path) -> Result<CopyStats, Co
 fn digest(src: &Source<'_>, req: &CopyRequest) -> oci::Digest {
     select(src, req)
         .expect("select")
-        .digest(src, &mut DigestMemo::new())
+        .digest(src, &DigestMemo::new())
         .expect("digest")
 }
 
@@ -1129,20 +1129,20 @@ fn the_digest_memo_is_used_and_survives_a_save() {
     write(ctx.path(), "d/b", "b");
     let src = Source::context(ctx.path(), None);
     let sel = select(&src, &copy(&["d"], "/x")).unwrap();
-    let mut memo = DigestMemo::new().without_racy_window();
-    let first = sel.digest(&src, &mut memo).unwrap();
+    let memo = DigestMemo::new().without_racy_window();
+    let first = sel.digest(&src, &memo).unwrap();
     assert_eq!(memo.len(), 2);
     let file = state.path().join("memo.json");
     memo.save(&file).unwrap();
     let mut loaded = DigestMemo::load(&file).unwrap();
     assert_eq!(loaded.len(), 2);
-    assert_eq!(sel.digest(&src, &mut loaded).unwrap(), first);
+    assert_eq!(sel.digest(&src, &loaded).unwrap(), first);
     // A memoised hash is trusted without reading the file again.
     loaded.poison();
-    assert_ne!(sel.digest(&src, &mut loaded).unwrap(), first);
+    assert_ne!(sel.digest(&src, &loaded).unwrap(), first);
     // Freshly written files are not memoised by default (racily clean).
-    let mut fresh = DigestMemo::new();
-    assert_eq!(sel.digest(&src, &mut fresh).unwrap(), first);
+    let fresh = DigestMemo::new();
+    assert_eq!(sel.digest(&src, &fresh).unwrap(), first);
     assert!(fresh.is_empty());
     // A missing memo file is an empty memo; garbage is an error.
     assert!(
