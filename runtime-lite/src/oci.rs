@@ -54,25 +54,20 @@ pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime:
     if spec.network == Network::None {
         namespaces.push(json!({"type": "network"}));
     }
-    let mut resources = json!({});
-    if let Some(l) = &spec.limits {
-        if let Some(m) = l.memory {
-            resources["memory"] = json!({"limit": m});
-        }
-        if let Some(p) = l.pids_limit.filter(|p| *p > 0) {
-            resources["pids"] = json!({"limit": p});
-        }
-        if let Some(c) = l.cpus {
-            resources["cpu"] = json!({"quota": (c * 100_000.0) as i64, "period": 100_000});
-        }
-    }
+    let resources = match &spec.limits {
+        Some(l) => Some(
+            l.to_oci()
+                .map_err(|e| io::Error::other(format!("cgroups: {e}")))?,
+        ),
+        None => None,
+    };
     let p = &spec.process;
-    let config: Value = json!({
+    let mut config: Value = json!({
         "ociVersion": "1.0.2",
         "root": {"path": rootfs, "readonly": spec.readonly_rootfs},
         "hostname": spec.hostname,
         "process": {
-            "terminal": false,
+            "terminal": spec.tty,
             "args": p.args,
             "env": p.env,
             "cwd": if p.cwd.is_empty() { "/" } else { p.cwd.as_str() },
@@ -85,18 +80,25 @@ pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime:
             "namespaces": namespaces,
             "maskedPaths": if spec.privileged { vec![] } else { MASKED_PATHS.to_vec() },
             "readonlyPaths": if spec.privileged { vec![] } else { READONLY_PATHS.to_vec() },
-            "resources": resources,
         },
     });
+    if let Some(r) = resources {
+        config["linux"]["resources"] = r;
+    }
     serde_json::from_value(config)
         .map_err(|e| io::Error::other(format!("building the OCI runtime spec: {e}")))
 }
 
-/// Writes `bundle/config.json` for `spec` and runs `runtime run --bundle bundle ID`, returning
-/// its exit code. Called in the helper after the rootfs is mounted in its own mount namespace.
-pub fn delegate(spec: &Spec, runtime: &Path, bundle: &Path) -> io::Result<i32> {
-    let config = runtime_spec(spec, spec.rootfs.target())?;
-    let bytes = serde_json::to_vec_pretty(&config).map_err(io::Error::other)?;
+/// Writes `bundle/config.json` and runs `runtime run --bundle bundle ID`, returning its exit
+/// code. Called in the helper after the rootfs (`config`'s `root.path`) is mounted in its own
+/// mount namespace.
+pub fn delegate(
+    config: &oci_spec::runtime::Spec,
+    id: &str,
+    runtime: &Path,
+    bundle: &Path,
+) -> io::Result<i32> {
+    let bytes = serde_json::to_vec_pretty(config).map_err(io::Error::other)?;
     std::fs::create_dir_all(bundle)?;
     std::fs::File::create(bundle.join("config.json"))?.write_all(&bytes)?;
     let status = std::process::Command::new(runtime)
@@ -104,7 +106,7 @@ pub fn delegate(spec: &Spec, runtime: &Path, bundle: &Path) -> io::Result<i32> {
         .arg(bundle.join("state"))
         .args(["run", "--bundle"])
         .arg(bundle)
-        .arg(&spec.name)
+        .arg(id)
         .status()
         .map_err(|e| {
             io::Error::new(

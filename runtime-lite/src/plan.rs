@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::spec::{Mount, Network, RootFs, Spec};
+use crate::spec::{RootFs, Spec};
 
 /// `MS_*` flags we use.
 pub mod flags {
@@ -118,13 +118,18 @@ pub fn in_root(root: &Path, container_path: &str) -> PathBuf {
     p
 }
 
-/// The plan for `spec`. Every target lies under the rootfs target until the final pivot.
-pub fn plan(spec: &Spec) -> Vec<Op> {
+/// The plan for `spec`: its OCI runtime config ([`crate::oci::runtime_spec`]) carried out on
+/// its root filesystem by [`plan_oci`].
+pub fn plan(spec: &Spec) -> io::Result<Vec<Op>> {
+    let oci = crate::oci::runtime_spec(spec, spec.rootfs.target())?;
+    Ok(plan_oci(&oci, &spec.rootfs, spec.volatile_upper))
+}
+
+/// Mounting the root filesystem: every mount made private, then the overlay (or a bind of the
+/// directory) on its target. `volatile` asks overlay not to sync the upper dir.
+pub fn rootfs_ops(rootfs: &RootFs, volatile: bool) -> Vec<Op> {
     use flags::*;
-    let root = spec.rootfs.target().clone();
-    let at = |p: &str| in_root(&root, p);
-    let mut ops = vec![Op::MakePrivate];
-    match &spec.rootfs {
+    let mount = match rootfs {
         RootFs::Overlay {
             lowers,
             upper,
@@ -136,7 +141,7 @@ pub fn plan(spec: &Spec) -> Vec<Op> {
                 .map(|l| l.display().to_string())
                 .collect::<Vec<_>>()
                 .join(":");
-            ops.push(Op::Mount {
+            Op::Mount {
                 source: "overlay".into(),
                 target: target.clone(),
                 fstype: Some("overlay".into()),
@@ -145,197 +150,197 @@ pub fn plan(spec: &Spec) -> Vec<Op> {
                     "lowerdir={lower},upperdir={},workdir={}{}",
                     upper.display(),
                     work.display(),
-                    if spec.volatile_upper { ",volatile" } else { "" }
+                    if volatile { ",volatile" } else { "" }
                 ),
-            });
+            }
         }
-        RootFs::Dir(d) => ops.push(Op::Mount {
+        RootFs::Dir(d) => Op::Mount {
             source: d.display().to_string(),
             target: d.clone(),
             fstype: None,
             flags: BIND | REC,
             data: String::new(),
-        }),
+        },
+    };
+    vec![Op::MakePrivate, mount]
+}
+
+/// An OCI mount's `options`, split as runc does: `MS_*` flags, a propagation change, and the
+/// rest as the filesystem's data.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `MS_*` flags (`ro`, `nosuid`, `bind`, `rbind` = bind + rec, ...).
+    pub flags: u64,
+    /// `MS_SHARED`/`MS_SLAVE`/`MS_UNBINDABLE` (with `MS_REC` for the `r` forms). `private`
+    /// and `rprivate` need nothing: the sandbox makes every mount private first.
+    pub propagation: u64,
+    /// Everything else, comma-separated, for the filesystem (`mode=755,size=65536k`).
+    pub data: String,
+}
+
+impl MountOptions {
+    /// Splits `options`.
+    pub fn parse(options: &[String]) -> MountOptions {
+        let mut o = MountOptions::default();
+        let mut data = Vec::new();
+        for opt in options {
+            let (set, clear): (u64, u64) = match opt.as_str() {
+                "ro" => (libc::MS_RDONLY, 0),
+                "rw" => (0, libc::MS_RDONLY),
+                "nosuid" => (libc::MS_NOSUID, 0),
+                "suid" => (0, libc::MS_NOSUID),
+                "nodev" => (libc::MS_NODEV, 0),
+                "dev" => (0, libc::MS_NODEV),
+                "noexec" => (libc::MS_NOEXEC, 0),
+                "exec" => (0, libc::MS_NOEXEC),
+                "sync" => (libc::MS_SYNCHRONOUS, 0),
+                "async" => (0, libc::MS_SYNCHRONOUS),
+                "dirsync" => (libc::MS_DIRSYNC, 0),
+                "noatime" => (libc::MS_NOATIME, 0),
+                "atime" => (0, libc::MS_NOATIME),
+                "nodiratime" => (libc::MS_NODIRATIME, 0),
+                "diratime" => (0, libc::MS_NODIRATIME),
+                "relatime" => (libc::MS_RELATIME, 0),
+                "norelatime" => (0, libc::MS_RELATIME),
+                "strictatime" => (libc::MS_STRICTATIME, 0),
+                "nostrictatime" => (0, libc::MS_STRICTATIME),
+                "bind" => (libc::MS_BIND, 0),
+                "rbind" => (libc::MS_BIND | libc::MS_REC, 0),
+                "private" | "rprivate" => continue,
+                "shared" | "slave" | "unbindable" | "rshared" | "rslave" | "runbindable" => {
+                    let kind = match opt.trim_start_matches('r') {
+                        "shared" => libc::MS_SHARED,
+                        "slave" => libc::MS_SLAVE,
+                        _ => libc::MS_UNBINDABLE,
+                    };
+                    let rec = if opt.starts_with('r') {
+                        libc::MS_REC
+                    } else {
+                        0
+                    };
+                    o.propagation = kind | rec;
+                    continue;
+                }
+                _ => {
+                    data.push(opt.as_str());
+                    continue;
+                }
+            };
+            o.flags = (o.flags | set) & !clear;
+        }
+        o.data = data.join(",");
+        o
     }
-    let mount =
-        |ops: &mut Vec<Op>, source: &str, target: &str, fstype: &str, flags: u64, data: &str| {
-            ops.push(Op::MkdirAll { path: at(target) });
-            ops.push(Op::Mount {
-                source: source.into(),
-                target: at(target),
-                fstype: Some(fstype.into()),
-                flags,
-                data: data.into(),
+}
+
+/// The plan for an OCI runtime config whose root filesystem is `rootfs` (as runc carries out a
+/// bundle's `config.json`): the root, each of `mounts` in order under it (a `/dev` tmpfs
+/// gets the default devices and links at once), `linux.maskedPaths` and
+/// `linux.readonlyPaths`, `root.readonly`, then pivot_root. Every target lies under the
+/// root's target until the final pivot; `..` cannot leave it.
+pub fn plan_oci(oci: &oci_spec::runtime::Spec, rootfs: &RootFs, volatile: bool) -> Vec<Op> {
+    use flags::*;
+    let root = rootfs.target().clone();
+    let at = |p: &str| in_root(&root, p);
+    let mut ops = rootfs_ops(rootfs, volatile);
+    for m in oci.mounts().iter().flatten() {
+        let dest = m.destination().to_string_lossy();
+        let target = at(&dest);
+        let o = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_default();
+        let fstype = m.typ().as_deref().unwrap_or("none");
+        if fstype == "bind" || o.flags & BIND != 0 {
+            ops.push(if Path::new(&source).is_dir() {
+                Op::MkdirAll {
+                    path: target.clone(),
+                }
+            } else {
+                Op::Touch {
+                    path: target.clone(),
+                }
             });
-        };
-    mount(
-        &mut ops,
-        "proc",
-        "/proc",
-        "proc",
-        NOSUID | NODEV | NOEXEC,
-        "",
-    );
-    mount(
-        &mut ops,
-        "tmpfs",
-        "/dev",
-        "tmpfs",
-        NOSUID | STRICTATIME,
-        "mode=755,size=65536k",
-    );
-    for d in DEVICES {
-        let target = at(&format!("/dev/{d}"));
-        ops.push(Op::Touch {
-            path: target.clone(),
-        });
+            ops.push(Op::Mount {
+                source,
+                target: target.clone(),
+                fstype: None,
+                flags: BIND | (o.flags & REC),
+                data: String::new(),
+            });
+            // A bind ignores other flags: they take a remount.
+            let rest = o.flags & !(BIND | REC);
+            if rest != 0 {
+                ops.push(Op::Mount {
+                    source: String::new(),
+                    target: target.clone(),
+                    fstype: None,
+                    flags: REMOUNT | BIND | rest,
+                    data: String::new(),
+                });
+            }
+        } else {
+            ops.push(Op::MkdirAll {
+                path: target.clone(),
+            });
+            ops.push(Op::Mount {
+                source,
+                target: target.clone(),
+                fstype: Some(fstype.to_owned()),
+                flags: o.flags,
+                data: o.data,
+            });
+        }
+        if o.propagation != 0 {
+            ops.push(Op::Mount {
+                source: String::new(),
+                target,
+                fstype: None,
+                flags: o.propagation,
+                data: String::new(),
+            });
+        }
+        if dest == "/dev" && fstype != "bind" {
+            default_devices(&mut ops, &root);
+        }
+    }
+    let linux = oci.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         ops.push(Op::Mount {
-            source: format!("/dev/{d}"),
-            target,
+            source: "/dev/null".into(),
+            target: at(p),
             fstype: None,
             flags: BIND,
-            data: String::new(),
+            data: "mask".into(),
         });
     }
-    mount(
-        &mut ops,
-        "devpts",
-        "/dev/pts",
-        "devpts",
-        NOSUID | NOEXEC,
-        "newinstance,ptmxmode=0666,mode=0620,gid=5",
-    );
-    ops.push(Op::Symlink {
-        target: "pts/ptmx".into(),
-        link: at("/dev/ptmx"),
-    });
-    mount(
-        &mut ops,
-        "shm",
-        "/dev/shm",
-        "tmpfs",
-        NOSUID | NODEV | NOEXEC,
-        "mode=1777,size=65536k",
-    );
-    mount(
-        &mut ops,
-        "mqueue",
-        "/dev/mqueue",
-        "mqueue",
-        NOSUID | NODEV | NOEXEC,
-        "",
-    );
-    for (link, target) in [
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
-        ("/dev/core", "/proc/kcore"),
-    ] {
-        ops.push(Op::Symlink {
-            target: target.into(),
-            link: at(link),
-        });
-    }
-    if spec.network == Network::Host {
-        // sysfs belongs to a network namespace: with the host's, bind the host's read-only.
-        ops.push(Op::MkdirAll { path: at("/sys") });
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         ops.push(Op::Mount {
-            source: "/sys".into(),
-            target: at("/sys"),
+            source: at(p).display().to_string(),
+            target: at(p),
             fstype: None,
             flags: BIND | REC,
-            data: String::new(),
+            data: "optional".into(),
         });
         ops.push(Op::Mount {
             source: String::new(),
-            target: at("/sys"),
+            target: at(p),
             fstype: None,
             flags: REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC,
-            data: String::new(),
-        });
-    } else {
-        mount(
-            &mut ops,
-            "sysfs",
-            "/sys",
-            "sysfs",
-            RDONLY | NOSUID | NODEV | NOEXEC,
-            "",
-        );
-    }
-    for (host, ctr) in &spec.etc_files {
-        ops.push(Op::Touch { path: at(ctr) });
-        ops.push(Op::Mount {
-            source: host.display().to_string(),
-            target: at(ctr),
-            fstype: None,
-            flags: BIND,
-            data: String::new(),
+            data: "optional".into(),
         });
     }
-    for m in &spec.mounts {
-        match m {
-            Mount::Bind {
-                source,
-                target,
-                readonly,
-            } => {
-                if source.is_dir() {
-                    ops.push(Op::MkdirAll { path: at(target) });
-                } else {
-                    ops.push(Op::Touch { path: at(target) });
-                }
-                ops.push(Op::Mount {
-                    source: source.display().to_string(),
-                    target: at(target),
-                    fstype: None,
-                    flags: BIND | REC,
-                    data: String::new(),
-                });
-                if *readonly {
-                    ops.push(Op::Mount {
-                        source: String::new(),
-                        target: at(target),
-                        fstype: None,
-                        flags: REMOUNT | BIND | RDONLY,
-                        data: String::new(),
-                    });
-                }
-            }
-            Mount::Tmpfs { target, options } => {
-                mount(&mut ops, "tmpfs", target, "tmpfs", NOSUID | NODEV, options)
-            }
-        }
-    }
-    if !spec.privileged {
-        for p in MASKED_PATHS {
-            ops.push(Op::Mount {
-                source: "/dev/null".into(),
-                target: at(p),
-                fstype: None,
-                flags: BIND,
-                data: "mask".into(),
-            });
-        }
-        for p in READONLY_PATHS {
-            ops.push(Op::Mount {
-                source: at(p).display().to_string(),
-                target: at(p),
-                fstype: None,
-                flags: BIND | REC,
-                data: "optional".into(),
-            });
-            ops.push(Op::Mount {
-                source: String::new(),
-                target: at(p),
-                fstype: None,
-                flags: REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC,
-                data: "optional".into(),
-            });
-        }
-    }
-    if spec.readonly_rootfs {
+    if oci.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         ops.push(Op::Mount {
             source: String::new(),
             target: root.clone(),
@@ -346,6 +351,38 @@ pub fn plan(spec: &Spec) -> Vec<Op> {
     }
     ops.push(Op::PivotRoot { new_root: root });
     ops
+}
+
+/// The devices every OCI runtime provides in a fresh /dev (bound from the host's, which also
+/// works where mknod is not allowed), the `ptmx` link to the devpts instance and the
+/// `fd`/`std*` links.
+fn default_devices(ops: &mut Vec<Op>, root: &Path) {
+    for d in DEVICES {
+        let target = in_root(root, &format!("/dev/{d}"));
+        ops.push(Op::Touch {
+            path: target.clone(),
+        });
+        ops.push(Op::Mount {
+            source: format!("/dev/{d}"),
+            target,
+            fstype: None,
+            flags: flags::BIND,
+            data: String::new(),
+        });
+    }
+    for (link, target) in [
+        ("/dev/ptmx", "pts/ptmx"),
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/core", "/proc/kcore"),
+    ] {
+        ops.push(Op::Symlink {
+            target: target.into(),
+            link: in_root(root, link),
+        });
+    }
 }
 
 /// Carries out plan steps.
@@ -560,7 +597,7 @@ impl Kernel for RealKernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Spec;
+    use crate::spec::{Mount, Network, Spec};
 
     fn spec() -> Spec {
         let mut s = Spec::new(
@@ -584,7 +621,7 @@ mod tests {
     fn volatile_upper_asks_overlay_for_it() {
         let mut s = spec();
         s.volatile_upper = true;
-        let ops = plan(&s);
+        let ops = plan(&s).unwrap();
         assert!(
             matches!(&ops[1], Op::Mount { data, .. } if data.ends_with(",workdir=/c/work,volatile")),
             "{:?}",
@@ -595,7 +632,7 @@ mod tests {
     #[test]
     fn overlay_then_proc_dev_sys_then_masks_then_pivot() {
         let mut k = RecordingKernel::default();
-        for op in plan(&spec()) {
+        for op in plan(&spec()).unwrap() {
             k.apply(&op).unwrap();
         }
         let ops = &k.ops;
@@ -636,7 +673,7 @@ mod tests {
         let mut s = spec();
         s.network = Network::Host;
         s.privileged = true;
-        let ops = plan(&s);
+        let ops = plan(&s).unwrap();
         assert!(
             !ops.iter()
                 .any(|o| matches!(o, Op::Mount { fstype: Some(t), .. } if t == "sysfs"))
@@ -649,6 +686,41 @@ mod tests {
             !ops.iter()
                 .any(|o| matches!(o, Op::Mount { data, .. } if data == "mask"))
         );
+    }
+
+    #[test]
+    fn mount_options_split_into_flags_propagation_and_data() {
+        let o = |opts: &[&str]| {
+            MountOptions::parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        let t = o(&[
+            "nosuid",
+            "ro",
+            "mode=1777",
+            "noexec",
+            "size=64m",
+            "rw",
+            "rprivate",
+        ]);
+        assert_eq!(t.flags, flags::NOSUID | flags::NOEXEC);
+        assert_eq!(t.data, "mode=1777,size=64m");
+        assert_eq!(t.propagation, 0);
+        let b = o(&["rbind", "ro", "rslave"]);
+        assert_eq!(b.flags, flags::BIND | flags::REC | flags::RDONLY);
+        assert_eq!(b.propagation, libc::MS_SLAVE | libc::MS_REC);
+        assert_eq!(o(&["shared"]).propagation, libc::MS_SHARED);
+    }
+
+    #[test]
+    fn a_tmpfs_with_ro_gets_the_flag_not_the_data() {
+        let mut s = spec();
+        s.mounts.push(Mount::Tmpfs {
+            target: "/scratch".into(),
+            options: "ro,size=1m".into(),
+        });
+        let ops = plan(&s).unwrap();
+        assert!(ops.iter().any(|o| matches!(o, Op::Mount { target, flags, data, .. }
+            if target == Path::new("/c/root/scratch") && flags & flags::RDONLY != 0 && data == "size=1m")), "{ops:?}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::cgroups::{Cgroup, CgroupRoot};
-use crate::plan::{Kernel, RealKernel, plan};
-use crate::spec::{Network, Spec};
+use crate::plan::{Kernel, RealKernel, plan_oci, rootfs_ops};
+use crate::spec::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec as OciSpec};
 
 /// The hidden argument that turns the binary into the sandbox helper.
 pub const HELPER_ARG: &str = "__sandbox";
@@ -158,6 +159,9 @@ fn helper() -> io::Result<i32> {
         serde_json::from_str(&json).map_err(|e| io::Error::other(format!("bad spec: {e}")))?;
     // SAFETY: single-threaded process; removing our own variable.
     unsafe { std::env::remove_var(SPEC_ENV) };
+    // Everything about the container comes from its OCI runtime config, as with runc; `spec`
+    // adds what hoist does around it (the overlay rootfs, --init, stdin, the cgroup's name).
+    let oci = crate::oci::runtime_spec(&spec, spec.rootfs.target())?;
     if let Some((runtime, bundle)) = &spec.runtime {
         // The external runtime makes its own namespaces and cgroups; we only provide the
         // mounted rootfs, in a mount namespace of our own so it vanishes with us.
@@ -166,16 +170,33 @@ fn helper() -> io::Result<i32> {
             return Err(io::Error::last_os_error());
         }
         let mut kernel = RealKernel;
-        for op in plan(&spec).iter().take(2) {
-            kernel.apply(op)?;
+        for op in rootfs_ops(&spec.rootfs, spec.volatile_upper) {
+            kernel.apply(&op)?;
         }
-        return crate::oci::delegate(&spec, runtime, bundle);
+        return crate::oci::delegate(&oci, &spec.name, runtime, bundle);
     }
+    let linux = oci.linux().as_ref();
     // The mount namespace is the child's own (unshared after fork): pivot_root must not move
     // the helper's root, which still has to reach the host's cgroup filesystem afterwards.
-    let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-    if spec.network == Network::None {
-        flags |= libc::CLONE_NEWNET;
+    let mut flags = 0;
+    for ns in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+            LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+            LinuxNamespaceType::Mount => 0,
+            other => {
+                return Err(io::Error::other(format!(
+                    "the {other} namespace is not supported"
+                )));
+            }
+        };
     }
     // SAFETY: unshare has no memory-safety preconditions.
     if unsafe { libc::unshare(flags) } != 0 {
@@ -185,11 +206,12 @@ fn helper() -> io::Result<i32> {
             format!("unshare namespaces: {e} (hoist run needs root)"),
         ));
     }
-    let cgroup = match &spec.limits {
-        Some(limits) => {
+    let cgroup = match linux.and_then(|l| l.resources().as_ref()) {
+        Some(resources) => {
+            let limits = crate::cgroups::Limits::from_oci(resources);
             let root =
                 CgroupRoot::detect().map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
-            let (cg, warnings) = Cgroup::create(&root, &spec.name, limits)
+            let (cg, warnings) = Cgroup::create(&root, &spec.name, &limits)
                 .map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
             for w in warnings {
                 let _ = writeln!(io::stderr(), "hoist: warning: {w}");
@@ -198,7 +220,7 @@ fn helper() -> io::Result<i32> {
         }
         None => None,
     };
-    let result = supervise(&spec, cgroup.as_ref());
+    let result = supervise(&spec, &oci, cgroup.as_ref());
     if let Some(cg) = cgroup
         && let Err(e) = cg.remove()
     {
@@ -223,10 +245,15 @@ fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
 }
 
 /// Forks PID 1 into the cgroup, forwards signals, waits, and reports.
-fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
+fn supervise(spec: &Spec, oci: &OciSpec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
     let (mut reader, writer) = pipe()?;
     let (mut go_read, mut go_write) = pipe()?;
-    let console = if spec.tty {
+    let tty = oci
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let console = if tty {
         Some(crate::tty::ConsoleSocket::new()?)
     } else {
         None
@@ -249,6 +276,7 @@ fn supervise(spec: &Spec, cgroup: Option<&Cgroup>) -> io::Result<i32> {
         let outcome = if ready {
             child(
                 spec,
+                oci,
                 console.as_ref().map(crate::tty::ConsoleSocket::child_fd),
             )
         } else {
@@ -345,8 +373,9 @@ fn setup<T>(what: &str, r: io::Result<T>) -> Result<T, Failure> {
     r.map_err(|e| Failure::Setup(format!("{what}: {e}")))
 }
 
-/// The container's PID 1 before exec.
-fn child(spec: &Spec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure> {
+/// The container's PID 1 before exec: builds the filesystem, then sets up the process as
+/// `oci` says.
+fn child(spec: &Spec, oci: &OciSpec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure> {
     // Die with the supervising helper, whatever kills it.
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -367,10 +396,15 @@ fn child(spec: &Spec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure>
         )));
     }
     let mut kernel = RealKernel;
-    for op in plan(spec) {
+    for op in plan_oci(oci, &spec.rootfs, spec.volatile_upper) {
         setup("building the root filesystem", kernel.apply(&op))?;
     }
-    if spec.network == Network::None {
+    let own_network = oci
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+    if own_network {
         setup("bringing up loopback", loopback_up())?;
     }
     if let Some(socket) = tty {
@@ -379,45 +413,64 @@ fn child(spec: &Spec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure>
             crate::tty::attach(socket),
         )?;
     }
-    let caps = crate::caps::prepare(&spec.capabilities)
-        .map_err(|e| Failure::Setup(format!("capabilities: {e}")))?;
-    setup(
-        "sethostname",
-        rustix::system::sethostname(spec.hostname.as_bytes()).map_err(io::Error::from),
-    )?;
-    let p = &spec.process;
-    let cwd = if p.cwd.is_empty() {
-        "/"
-    } else {
-        p.cwd.as_str()
+    let Some(p) = oci.process().as_ref() else {
+        return Err(Failure::Setup("the OCI spec has no process".into()));
     };
+    let wanted: crate::caps::CapSet = p
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let name = serde_json::to_value(c).unwrap_or_default();
+            crate::caps::Cap::parse(name.as_str().unwrap_or_default())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::Setup(format!("capabilities: {e}")))?;
+    let caps =
+        crate::caps::prepare(&wanted).map_err(|e| Failure::Setup(format!("capabilities: {e}")))?;
+    if let Some(hostname) = oci.hostname() {
+        setup(
+            "sethostname",
+            rustix::system::sethostname(hostname.as_bytes()).map_err(io::Error::from),
+        )?;
+    }
+    let cwd = p.cwd().to_string_lossy();
+    let cwd = if cwd.is_empty() { "/" } else { &cwd };
     setup(
         &format!("creating the working directory `{cwd}`"),
         std::fs::create_dir_all(cwd),
     )?;
-    // SAFETY: prctl with constant arguments.
-    setup(
-        "no_new_privs",
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }),
-    )?;
+    if p.no_new_privileges() == Some(true) {
+        // SAFETY: prctl with constant arguments.
+        setup(
+            "no_new_privs",
+            check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }),
+        )?;
+    }
     setup("capability bounding set", caps.apply_bounding())?;
+    let user = p.user();
+    let groups = user.additional_gids().clone().unwrap_or_default();
     // SAFETY: the group list is a valid slice.
     setup(
         "setgroups",
-        check(unsafe { libc::setgroups(p.additional_gids.len(), p.additional_gids.as_ptr()) }),
+        check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }),
     )?;
     // SAFETY: plain syscalls.
-    setup("setgid", check(unsafe { libc::setgid(p.gid) }))?;
+    setup("setgid", check(unsafe { libc::setgid(user.gid()) }))?;
     // SAFETY: plain syscall.
-    setup("setuid", check(unsafe { libc::setuid(p.uid) }))?;
+    setup("setuid", check(unsafe { libc::setuid(user.uid()) }))?;
     setup("capabilities", caps.apply_sets())?;
     setup(&format!("chdir to `{cwd}`"), std::env::set_current_dir(cwd))?;
-    let Some(arg0) = p.args.first() else {
+    let args = p.args().as_deref().unwrap_or_default();
+    let env = p.env().as_deref().unwrap_or_default();
+    let Some(arg0) = args.first() else {
         return Err(Failure::Setup(
             "no command given: the image has no CMD or ENTRYPOINT; give a command".into(),
         ));
     };
-    let path = find_executable(arg0, &p.env).map_err(|e| {
+    let path = find_executable(arg0, env).map_err(|e| {
         Failure::Exec(
             e.raw_os_error().unwrap_or(libc::ENOENT),
             exec_message(arg0, &e),
@@ -425,8 +478,8 @@ fn child(spec: &Spec, tty: Option<std::os::fd::RawFd>) -> Result<Never, Failure>
     })?;
     let c =
         |s: &str| CString::new(s).map_err(|_| Failure::Setup(format!("`{s}` contains a NUL byte")));
-    let argv: Vec<CString> = p.args.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = p.env.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
+    let argv: Vec<CString> = args.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = env.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();

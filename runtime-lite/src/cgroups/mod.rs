@@ -90,6 +90,63 @@ pub struct Limits {
     pub pids_limit: Option<i64>,
 }
 
+impl Limits {
+    /// These limits as an OCI runtime spec's `linux.resources`, with docker's rules applied
+    /// (validated, `--memory-swap` defaulting to twice `--memory`, shares clamped, `--cpus` as
+    /// a quota over a 100 ms period): what docker hands runc for the same flags.
+    pub fn to_oci(&self) -> Result<serde_json::Value, CgroupError> {
+        let plan = Plan::new(self)?;
+        let mut r = serde_json::json!({});
+        if let Some(m) = plan.memory {
+            r["memory"] = serde_json::json!({ "limit": m });
+            match plan.swap {
+                Some(Swap::Total(t)) => r["memory"]["swap"] = t.into(),
+                Some(Swap::Unlimited) => r["memory"]["swap"] = (-1).into(),
+                None => {}
+            }
+        }
+        let mut cpu = serde_json::Map::new();
+        if let Some(q) = plan.cpu_quota {
+            cpu.insert("quota".into(), q.into());
+            cpu.insert("period".into(), CPU_PERIOD.into());
+        }
+        if let Some(s) = plan.cpu_shares {
+            cpu.insert("shares".into(), s.into());
+        }
+        if let Some(c) = &plan.cpuset_cpus {
+            cpu.insert("cpus".into(), c.as_str().into());
+        }
+        if !cpu.is_empty() {
+            r["cpu"] = cpu.into();
+        }
+        if let Some(p) = &plan.pids_max {
+            r["pids"] = serde_json::json!({ "limit": p.parse::<i64>().unwrap_or(-1) });
+        }
+        Ok(r)
+    }
+
+    /// The limits an OCI runtime spec's `linux.resources` asks for (the inverse of
+    /// [`Limits::to_oci`]; fields we do not support are ignored).
+    pub fn from_oci(r: &oci_spec::runtime::LinuxResources) -> Limits {
+        let memory = r.memory().as_ref();
+        let cpu = r.cpu().as_ref();
+        Limits {
+            memory: memory
+                .and_then(|m| m.limit())
+                .and_then(|l| u64::try_from(l).ok()),
+            memory_swap: memory.and_then(|m| m.swap()),
+            cpus: cpu.and_then(|c| match (c.quota(), c.period()) {
+                (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
+                (Some(q), None) if q > 0 => Some(q as f64 / CPU_PERIOD as f64),
+                _ => None,
+            }),
+            cpu_shares: cpu.and_then(|c| c.shares()),
+            cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
+            pids_limit: r.pids().as_ref().map(|p| p.limit()),
+        }
+    }
+}
+
 /// Errors from creating, filling and removing cgroups. Each names the file or directory
 /// involved.
 #[derive(Debug, thiserror::Error)]

@@ -187,6 +187,52 @@ fn plan_defaults_swap_to_twice_memory() {
 }
 
 #[test]
+fn limits_survive_the_oci_resources_round_trip() {
+    let cases = [
+        all_limits(),
+        Limits::default(),
+        Limits {
+            memory: Some(32 * MIB),
+            memory_swap: Some(-1),
+            cpus: Some(0.333),
+            pids_limit: Some(-1),
+            ..Limits::default()
+        },
+        Limits {
+            memory: Some(64 * MIB),
+            memory_swap: Some(96 * 1024 * 1024),
+            cpu_shares: Some(1_000_000),
+            ..Limits::default()
+        },
+    ];
+    for limits in cases {
+        let json = limits.to_oci().unwrap();
+        let oci: oci_spec::runtime::LinuxResources = serde_json::from_value(json.clone()).unwrap();
+        let back = Limits::from_oci(&oci);
+        assert_eq!(
+            Plan::new(&back).unwrap(),
+            Plan::new(&limits).unwrap(),
+            "{json}"
+        );
+    }
+    let json = all_limits().to_oci().unwrap();
+    assert_eq!(json["memory"]["limit"], 64 * MIB);
+    assert_eq!(json["memory"]["swap"], 128 * MIB);
+    assert_eq!(json["cpu"]["quota"], 150_000);
+    assert_eq!(json["cpu"]["period"], 100_000);
+    assert_eq!(json["cpu"]["cpus"], "0-1");
+    assert_eq!(json["pids"]["limit"], 100);
+    assert!(
+        Limits {
+            memory: Some(MIB),
+            ..Limits::default()
+        }
+        .to_oci()
+        .is_err()
+    );
+}
+
+#[test]
 fn plan_swap_variants() {
     let plan = |memory, swap| {
         Plan::new(&Limits {
