@@ -21,6 +21,12 @@ fn main() -> ExitCode {
     {
         runtime_lite::helper_main();
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == runtime_lite::userns::REMOVE_ARG)
+    {
+        runtime_lite::userns::remove_main();
+    }
     let cli = cli::Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -112,7 +112,7 @@ fn overlay_upper_dir_diff_round_trips() {
     run_ok(Command::new("umount").arg(&mnt));
     changes.unwrap();
 
-    let layer = store::flatten::write_diff(&upper, Vec::new(), None).unwrap();
+    let layer = store::flatten::write_diff(&upper, Vec::new(), None, None).unwrap();
     // The diff speaks overlay's changes in tar's terms.
     let mut names = Vec::new();
     let mut cap = None;
@@ -156,7 +156,7 @@ fn overlay_upper_dir_diff_round_trips() {
     );
     // Deterministic: the same upper dir gives the same bytes.
     assert_eq!(
-        store::flatten::write_diff(&upper, Vec::new(), None).unwrap(),
+        store::flatten::write_diff(&upper, Vec::new(), None, None).unwrap(),
         layer
     );
 
@@ -174,7 +174,7 @@ fn overlay_upper_dir_diff_round_trips() {
         )
         .unwrap();
     let flat =
-        store::flatten::write_flattened(&[snap2.clone(), snap1.clone()], Vec::new()).unwrap();
+        store::flatten::write_flattened(&[snap2.clone(), snap1.clone()], Vec::new(), None).unwrap();
     assert_same_tree(
         "diff applied over the base vs the overlay mount",
         &merged,

@@ -744,3 +744,228 @@ fn rm_force_of_a_running_container_leaves_no_cgroup() {
         "the container's process is gone"
     );
 }
+
+/// Restores `/etc/subuid` and `/etc/subgid` (or removes them) when dropped.
+struct SubidFiles(Vec<(std::path::PathBuf, Option<Vec<u8>>)>);
+
+impl SubidFiles {
+    /// Gives `user` the subordinate range `start:count` in both files, for the test's length.
+    fn grant(user: &str, start: u32, count: u32) -> Self {
+        let mut saved = Vec::new();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let old = std::fs::read(f).ok();
+            let mut text = old.clone().unwrap_or_default();
+            text.extend_from_slice(format!("{user}:{start}:{count}\n").as_bytes());
+            std::fs::write(f, text).unwrap();
+            saved.push((std::path::PathBuf::from(f), old));
+        }
+        SubidFiles(saved)
+    }
+}
+
+impl Drop for SubidFiles {
+    fn drop(&mut self) {
+        for (f, old) in &self.0 {
+            let _ = match old {
+                Some(bytes) => std::fs::write(f, bytes),
+                None => std::fs::remove_file(f),
+            };
+        }
+    }
+}
+
+#[test]
+fn rootless_as_an_unprivileged_user() {
+    use std::os::unix::fs::MetadataExt;
+    let _serial = serial();
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .is_ok_and(|n| n.trim() != "0");
+    if !require(
+        is_root(),
+        "root (to become an unprivileged user with setpriv)",
+    ) || !require(has_tool("setpriv"), "setpriv (util-linux)")
+        || !require(has_tool("newuidmap"), "newuidmap (uidmap)")
+        || !require(userns, "unprivileged user namespaces")
+    {
+        return;
+    }
+    // `nobody` (65534), with a store and a busybox tarball of its own.
+    let t = tempdir();
+    std::fs::set_permissions(
+        t.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let tarball = gnu_tar(&busybox_rootfs(t.path()), &t.path().join("rootfs.tar"));
+    let home = t.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    rustix::fs::chown(
+        &home,
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+    )
+    .unwrap();
+    let store = home.join("store");
+    let nobody = |args: &[&str]| -> (i32, String, String) {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "env"])
+            .arg(format!("HOME={}", home.display()))
+            .arg(hoist_bin())
+            .arg("--root")
+            .arg(&store)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = nobody(&[
+        "import",
+        tarball.to_str().unwrap(),
+        "bb:rootless",
+        "-c",
+        "ENV PATH=/bin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("device nodes or privileged attributes need root; skipped"),
+        "the skipped /dev/null is reported: {err}"
+    );
+
+    // Namespaces, PID 1, root inside (the caller's own files), copy-on-write.
+    let (code, out, err) = nobody(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "rl",
+        "bb:rootless",
+        "sh",
+        "-c",
+        "id -u; echo pid=$$; hostname; stat -c %u:%g /bin/busybox /home/user; \
+         cat /proc/self/uid_map; echo cow > /etc/new; rm /etc/group; ls /etc/new",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..5], ["0", "pid=1", "rl", "0:0", "0:0"], "{out}");
+    assert_eq!(
+        lines[5].split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"],
+        "root inside is the caller outside: {out}"
+    );
+    assert_eq!(lines.last(), Some(&"/etc/new"));
+    let mut owners = std::collections::BTreeSet::new();
+    let mut stack = vec![store.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            owners.insert(m.uid());
+            assert!(
+                !(e.file_name() == "new" && d.ends_with("etc")),
+                "a write reached the store: {}",
+                e.path().display()
+            );
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert_eq!(
+        owners.into_iter().collect::<Vec<_>>(),
+        [65534],
+        "the store is the caller's"
+    );
+    assert_eq!(mounts_mentioning(&store), 0, "mounts left behind");
+
+    // docker's exit codes; limits are warned about, not fatal; only root exists.
+    assert_eq!(
+        nobody(&["run", "--rm", "bb:rootless", "sh", "-c", "exit 7"]).0,
+        7
+    );
+    assert_eq!(nobody(&["run", "--rm", "bb:rootless", "nosuch"]).0, 127);
+    let (code, _, err) = nobody(&["run", "--rm", "--memory", "32m", "bb:rootless", "true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("rootless: resource limits ignored"), "{err}");
+    let has_range = std::fs::read_to_string("/etc/subuid").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("nobody:") || l.starts_with("65534:"))
+    });
+    if !has_range {
+        let (code, _, err) = nobody(&["run", "--rm", "-u", "1000", "bb:rootless", "id"]);
+        assert_eq!(code, 125, "{err}");
+        assert!(
+            err.contains("user 1000 does not exist in the rootless user namespace"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = nobody(&["run", "--rm", "--read-only", "bb:rootless", "touch", "/x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Read-only file system"), "{err}");
+
+    // A subordinate range gives the other ids; commit and export record the ids inside.
+    let _subids = SubidFiles::grant("nobody", 400000, 65536);
+    let (code, out, err) = nobody(&[
+        "run",
+        "--name",
+        "rl1",
+        "-u",
+        "1000:1000",
+        "bb:rootless",
+        "sh",
+        "-c",
+        "id -u; id -g; echo mine > /tmp/mine; stat -c %u:%g /tmp/mine",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1000\n1000\n1000:1000\n");
+    assert_eq!(
+        nobody(&["commit", "rl1", "bb:committed"]).0,
+        0,
+        "commit as nobody"
+    );
+    let (code, out, err) = nobody(&[
+        "run",
+        "--rm",
+        "bb:committed",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/mine",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "0:0\n"), "{err}");
+    let export = home.join("rl1.tar");
+    let (code, _, err) = nobody(&["export", "rl1", "-o", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let tree = tar_tree(std::fs::File::open(&export).unwrap());
+    let owner = |p: &str| tree.get(p).map(|n| (n.uid, n.gid));
+    assert_eq!(owner("tmp/mine"), Some((1000, 1000)));
+    assert_eq!(owner("bin/busybox"), Some((0, 0)));
+    let (code, _, err) = nobody(&["rm", "rl1"]);
+    assert_eq!(code, 0, "{err}");
+    // Files of other ids inside go with the container (removed from inside the namespace).
+    let (code, _, err) = nobody(&[
+        "run",
+        "--rm",
+        "-u",
+        "1000",
+        "bb:rootless",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/d/e && touch /tmp/d/e/f",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_dir(store.join("containers")).unwrap().count(),
+        0,
+        "a rootless container was left behind"
+    );
+
+    // What needs root says so.
+    let ctx = home.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    let (code, _, err) = nobody(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("hoist build needs root"), "{err}");
+}

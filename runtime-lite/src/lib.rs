@@ -16,6 +16,7 @@ pub mod sandbox;
 pub mod spec;
 pub mod tty;
 pub mod user;
+pub mod userns;
 
 pub use sandbox::{HELPER_ARG, helper_main, run, run_with_output};
 pub use spec::{Mount, Network, Process, RootFs, Spec};

@@ -19,10 +19,25 @@ pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime:
         .iter()
         .map(|s| s.to_string())
         .collect();
+    // devpts's `gid=5` (tty) needs the group mapped, which a rootless namespace may not have.
+    let tty_group = spec
+        .user_namespace
+        .as_ref()
+        .is_none_or(|m| crate::userns::is_mapped(&m.gids, 5));
+    let mut devpts = vec![
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+    ];
+    if tty_group {
+        devpts.push("gid=5");
+    }
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": devpts}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
@@ -54,6 +69,9 @@ pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime:
     if spec.network == Network::None {
         namespaces.push(json!({"type": "network"}));
     }
+    if spec.user_namespace.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
     let resources = match &spec.limits {
         Some(l) => Some(
             l.to_oci()
@@ -84,6 +102,15 @@ pub fn runtime_spec(spec: &Spec, rootfs: &Path) -> io::Result<oci_spec::runtime:
     });
     if let Some(r) = resources {
         config["linux"]["resources"] = r;
+    }
+    if let Some(maps) = &spec.user_namespace {
+        let lines = |maps: &[crate::userns::IdMap]| -> Vec<Value> {
+            maps.iter()
+                .map(|m| json!({"containerID": m.container, "hostID": m.host, "size": m.size}))
+                .collect()
+        };
+        config["linux"]["uidMappings"] = lines(&maps.uids).into();
+        config["linux"]["gidMappings"] = lines(&maps.gids).into();
     }
     serde_json::from_value(config)
         .map_err(|e| io::Error::other(format!("building the OCI runtime spec: {e}")))

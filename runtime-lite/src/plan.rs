@@ -126,8 +126,9 @@ pub fn plan(spec: &Spec) -> io::Result<Vec<Op>> {
 }
 
 /// Mounting the root filesystem: every mount made private, then the overlay (or a bind of the
-/// directory) on its target. `volatile` asks overlay not to sync the upper dir.
-pub fn rootfs_ops(rootfs: &RootFs, volatile: bool) -> Vec<Op> {
+/// directory) on its target. `volatile` asks overlay not to sync the upper dir; `userxattr`
+/// (in a user namespace) makes it use `user.overlay.*` xattrs, as a rootless store has.
+pub fn rootfs_ops(rootfs: &RootFs, volatile: bool, userxattr: bool) -> Vec<Op> {
     use flags::*;
     let mount = match rootfs {
         RootFs::Overlay {
@@ -147,9 +148,10 @@ pub fn rootfs_ops(rootfs: &RootFs, volatile: bool) -> Vec<Op> {
                 fstype: Some("overlay".into()),
                 flags: 0,
                 data: format!(
-                    "lowerdir={lower},upperdir={},workdir={}{}",
+                    "lowerdir={lower},upperdir={},workdir={}{}{}",
                     upper.display(),
                     work.display(),
+                    if userxattr { ",userxattr" } else { "" },
                     if volatile { ",volatile" } else { "" }
                 ),
             }
@@ -242,7 +244,15 @@ pub fn plan_oci(oci: &oci_spec::runtime::Spec, rootfs: &RootFs, volatile: bool) 
     use flags::*;
     let root = rootfs.target().clone();
     let at = |p: &str| in_root(&root, p);
-    let mut ops = rootfs_ops(rootfs, volatile);
+    let userns = oci
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    let mut ops = rootfs_ops(rootfs, volatile, userns);
     for m in oci.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy();
         let target = at(&dest);

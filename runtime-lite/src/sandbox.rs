@@ -163,6 +163,11 @@ fn helper() -> io::Result<i32> {
     // adds what hoist does around it (the overlay rootfs, --init, stdin, the cgroup's name).
     let oci = crate::oci::runtime_spec(&spec, spec.rootfs.target())?;
     if let Some((runtime, bundle)) = &spec.runtime {
+        if spec.user_namespace.is_some() {
+            return Err(io::Error::other(
+                "--runtime needs root: a rootless run uses hoist's own sandbox",
+            ));
+        }
         // The external runtime makes its own namespaces and cgroups; we only provide the
         // mounted rootfs, in a mount namespace of our own so it vanishes with us.
         // SAFETY: plain syscall; single-threaded.
@@ -170,12 +175,29 @@ fn helper() -> io::Result<i32> {
             return Err(io::Error::last_os_error());
         }
         let mut kernel = RealKernel;
-        for op in rootfs_ops(&spec.rootfs, spec.volatile_upper) {
+        for op in rootfs_ops(&spec.rootfs, spec.volatile_upper, false) {
             kernel.apply(&op)?;
         }
         return crate::oci::delegate(&oci, &spec.name, runtime, bundle);
     }
     let linux = oci.linux().as_ref();
+    let userns = linux.and_then(|l| l.uid_mappings().as_ref().zip(l.gid_mappings().as_ref()));
+    if let Some((uids, gids)) = userns {
+        // First, so that the other namespaces belong to it and we hold every capability there.
+        let maps = |m: &Vec<oci_spec::runtime::LinuxIdMapping>| -> Vec<crate::userns::IdMap> {
+            m.iter()
+                .map(|m| crate::userns::IdMap {
+                    container: m.container_id(),
+                    host: m.host_id(),
+                    size: m.size(),
+                })
+                .collect()
+        };
+        crate::userns::enter(&crate::userns::IdMaps {
+            uids: maps(uids),
+            gids: maps(gids),
+        })?;
+    }
     // The mount namespace is the child's own (unshared after fork): pivot_root must not move
     // the helper's root, which still has to reach the host's cgroup filesystem afterwards.
     let mut flags = 0;
@@ -190,7 +212,7 @@ fn helper() -> io::Result<i32> {
             LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
             LinuxNamespaceType::Network => libc::CLONE_NEWNET,
             LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
-            LinuxNamespaceType::Mount => 0,
+            LinuxNamespaceType::Mount | LinuxNamespaceType::User => 0,
             other => {
                 return Err(io::Error::other(format!(
                     "the {other} namespace is not supported"
@@ -209,14 +231,27 @@ fn helper() -> io::Result<i32> {
     let cgroup = match linux.and_then(|l| l.resources().as_ref()) {
         Some(resources) => {
             let limits = crate::cgroups::Limits::from_oci(resources);
-            let root =
-                CgroupRoot::detect().map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
-            let (cg, warnings) = Cgroup::create(&root, &spec.name, &limits)
-                .map_err(|e| io::Error::other(format!("cgroups: {e}")))?;
-            for w in warnings {
-                let _ = writeln!(io::stderr(), "hoist: warning: {w}");
+            let created = CgroupRoot::detect()
+                .and_then(|root| Cgroup::create(&root, &spec.name, &limits))
+                .map_err(|e| io::Error::other(format!("cgroups: {e}")));
+            match created {
+                Ok((cg, warnings)) => {
+                    for w in warnings {
+                        let _ = writeln!(io::stderr(), "hoist: warning: {w}");
+                    }
+                    Some(cg)
+                }
+                // Without root the host's cgroup tree is usually not ours to write: docker's
+                // rootless mode warns and runs without limits too.
+                Err(e) if userns.is_some() => {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "hoist: warning: rootless: resource limits ignored ({e})"
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
             }
-            Some(cg)
         }
         None => None,
     };
@@ -229,7 +264,8 @@ fn helper() -> io::Result<i32> {
     result
 }
 
-fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+/// A close-on-exec pipe (read end, write end).
+pub(crate) fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -451,12 +487,41 @@ fn child(spec: &Spec, oci: &OciSpec, tty: Option<std::os::fd::RawFd>) -> Result<
     }
     setup("capability bounding set", caps.apply_bounding())?;
     let user = p.user();
-    let groups = user.additional_gids().clone().unwrap_or_default();
-    // SAFETY: the group list is a valid slice.
-    setup(
-        "setgroups",
-        check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }),
-    )?;
+    let mut groups = user.additional_gids().clone().unwrap_or_default();
+    let gid_maps = oci.linux().as_ref().and_then(|l| l.gid_mappings().as_ref());
+    let uid_maps = oci.linux().as_ref().and_then(|l| l.uid_mappings().as_ref());
+    let mapped = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+        maps.is_none_or(|m| {
+            m.iter().any(|m| {
+                id >= m.container_id()
+                    && u64::from(id) < u64::from(m.container_id()) + u64::from(m.size())
+            })
+        })
+    };
+    // In a user namespace only mapped groups exist, and a rootless one whose own map we wrote
+    // may not call setgroups at all.
+    groups.retain(|g| mapped(gid_maps, *g));
+    let setgroups_denied = gid_maps.is_some()
+        && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !setgroups_denied {
+        // SAFETY: the group list is a valid slice.
+        setup(
+            "setgroups",
+            check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }),
+        )?;
+    }
+    for (what, id, maps) in [
+        ("user", user.uid(), uid_maps),
+        ("group", user.gid(), gid_maps),
+    ] {
+        if !mapped(maps, id) {
+            return Err(Failure::Setup(format!(
+                "{what} {id} does not exist in the rootless user namespace: only root does \
+                 unless /etc/subuid and /etc/subgid give your user a range (and newuidmap is \
+                 installed)"
+            )));
+        }
+    }
     // SAFETY: plain syscalls.
     setup("setgid", check(unsafe { libc::setgid(user.gid()) }))?;
     // SAFETY: plain syscall.

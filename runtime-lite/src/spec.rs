@@ -125,6 +125,11 @@ pub struct Spec {
     /// Delegate to this external OCI runtime (runc, crun, ...) with a bundle in `bundle`.
     #[serde(default)]
     pub runtime: Option<(PathBuf, PathBuf)>,
+    /// Run in a new user namespace with these id maps (rootless use; see
+    /// [`crate::userns::IdMaps::rootless`]). The overlay is then mounted with `userxattr`, and
+    /// cgroup limits the caller may not set are warned about and skipped.
+    #[serde(default)]
+    pub user_namespace: Option<crate::userns::IdMaps>,
 }
 
 impl Spec {
@@ -154,6 +159,7 @@ impl Spec {
             runtime: None,
             tty: false,
             volatile_upper: false,
+            user_namespace: None,
         }
     }
 }

@@ -18,6 +18,12 @@ use crate::render;
 use crate::transfer::PullPolicy;
 
 pub fn run(root: &Path, insecure: &[String], mut a: BuildArgs) -> Result<()> {
+    if store::apply::rootless() {
+        anyhow::bail!(
+            "hoist build needs root: rootless builds are not supported yet (pull, run, commit, \
+             export, save and push work without root)"
+        );
+    }
     // `hoist build -`: the context (a tar, plain or gzip/zstd) or only a Dockerfile on stdin.
     let _stdin_context = if a.context.as_os_str() == "-" {
         Some(stdin_context(&mut a)?)
@@ -458,7 +464,7 @@ fn write_output(
         OutputSpec::Rootfs(dest) => {
             let dirs = layers()?;
             let mut w = super::Output::new(Some(&dest))?;
-            match store::flatten::write_flattened(&dirs, &mut w) {
+            match store::flatten::write_flattened(&dirs, &mut w, None) {
                 Ok(_) => w.finish(),
                 Err(e) => {
                     w.abort();

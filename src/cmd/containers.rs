@@ -84,7 +84,7 @@ pub fn rm(store: &Store, a: RmArgs) -> Result<()> {
                     .with_context(|| format!("cannot remove the cgroup of `{}`", r.name))?;
             }
         }
-        containers.remove(&r.id)?;
+        super::remove_container_dir(&containers.dir(&r.id))?;
         removed.push(r.name);
     }
     super::stdout_lines(removed)
@@ -133,7 +133,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> Result<()> {
         store::Expected::any(),
         format!("changes of container `{}`", r.name),
     )?;
-    store::flatten::write_diff(&upper, &mut ingest, None)
+    store::flatten::write_diff(&upper, &mut ingest, None, super::rootless_ids())
         .with_context(|| format!("cannot diff `{}`", upper.display()))?;
     let (diff_id, _) = ingest.commit()?;
     let mut config = image.config.clone();

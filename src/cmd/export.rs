@@ -26,7 +26,7 @@ pub fn run(store: &Store, a: ExportArgs) -> Result<()> {
         dirs.insert(0, u);
     }
     let mut out = super::Output::new(a.output.as_deref())?;
-    match store::flatten::write_flattened(&dirs, &mut out) {
+    match store::flatten::write_flattened(&dirs, &mut out, super::rootless_ids()) {
         Ok(_) => out.finish(),
         Err(e) => {
             out.abort();

@@ -59,6 +59,38 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Without root, the user namespace `hoist run` uses (the caller as root, its subordinate
+/// ranges as 1..), for the sandbox and, read backwards, for writing layers from the files of a
+/// rootless store. `None` as root.
+pub(crate) fn rootless_maps() -> Option<runtime_lite::userns::IdMaps> {
+    store::apply::rootless().then(runtime_lite::userns::IdMaps::rootless)
+}
+
+/// Removes a container's directory; without root, what the container's other users made there
+/// is removed from inside its user namespace.
+pub(crate) fn remove_container_dir(dir: &Path) -> Result<()> {
+    match store::fsutil::remove_all(dir) {
+        Err(e) if store::apply::rootless() && dir.exists() => {
+            runtime_lite::userns::remove_inside(Path::new("/proc/self/exe"), dir)
+                .with_context(|| format!("{e}; also from inside the user namespace"))
+        }
+        r => Ok(r?),
+    }
+}
+
+/// [`rootless_maps`] as the store's id mapping for writing layers.
+pub(crate) fn rootless_ids() -> Option<store::tarwrite::IdMapping> {
+    let range = |m: &runtime_lite::userns::IdMap| store::tarwrite::IdRange {
+        container: m.container,
+        host: m.host,
+        size: m.size,
+    };
+    rootless_maps().map(|maps| store::tarwrite::IdMapping {
+        uids: maps.uids.iter().map(range).collect(),
+        gids: maps.gids.iter().map(range).collect(),
+    })
+}
+
 fn open(root: &Path) -> Result<Store> {
     Store::open(root).with_context(|| format!("cannot open the store at `{}`", root.display()))
 }

@@ -143,6 +143,7 @@ fn run_inner(root: &Path, insecure: &[String], a: RunArgs) -> Result<i32> {
         // A `--rm` container's upper dir is thrown away: no sync when it goes.
         volatile_upper: a.rm,
         runtime: a.runtime.clone().map(|r| (r, dir.join("bundle"))),
+        user_namespace: super::rootless_maps(),
     };
     let record = Record {
         id: id.clone(),
@@ -192,7 +193,7 @@ struct ContainerDir {
 impl Drop for ContainerDir {
     fn drop(&mut self) {
         if self.remove {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = super::remove_container_dir(&self.dir);
         }
     }
 }

@@ -29,6 +29,16 @@ use crate::error::{IoContext, Result, StoreError};
 
 /// The xattr overlayfs reads to know a directory hides its lower layers.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The same for an overlay mounted with `userxattr` (in a user namespace: rootless). A store
+/// written without root uses it, as `trusted.*` needs root.
+pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// True when this process cannot do what applying a layer as root does (chown to any id,
+/// create device nodes, set `trusted.*` xattrs): the store is then written rootless, its files
+/// owned by the caller, who is root inside the user namespace of `hoist run`.
+pub fn rootless() -> bool {
+    !rustix::process::geteuid().is_root()
+}
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 /// Directory descriptors kept open while applying (well below common fd limits).
@@ -44,6 +54,9 @@ pub struct ApplyStats {
     pub entries: u64,
     /// Bytes of file content written.
     pub bytes: u64,
+    /// Entries (device nodes) and attributes (privileged xattrs) a rootless apply could not
+    /// make.
+    pub skipped: u64,
 }
 
 /// Applies the (uncompressed) layer tar `reader` into `root`, an empty or partly filled snapshot
@@ -84,6 +97,7 @@ fn apply_with_umask<R: Read>(
         setgid: HashSet::new(),
         root_owner: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
+        rootless: rootless(),
     };
     let root_mode = match lowers.first() {
         Some(top) => a.copy_dir_meta(top, &a.root_fd, "/")?,
@@ -99,6 +113,13 @@ fn apply_with_umask<R: Read>(
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| a.layer_err(e))?;
     a.finish()?;
+    if a.stats.skipped > 0 {
+        eprintln!(
+            "hoist: warning: layer {layer}: {} device nodes or privileged attributes need root; \
+             skipped (rootless store)",
+            a.stats.skipped
+        );
+    }
     Ok(a.stats)
 }
 
@@ -120,6 +141,9 @@ struct Applier<'a> {
     setgid: HashSet<Vec<Vec<u8>>>,
     /// True when new files are owned by 0:0 (we run as root).
     root_owner: bool,
+    /// Without root: ownership is not applied (files stay the caller's), device nodes are
+    /// skipped, opaque directories use [`USER_OPAQUE_XATTR`].
+    rootless: bool,
 }
 
 /// Metadata of an entry, with PAX overrides applied.
@@ -217,7 +241,8 @@ impl Applier<'_> {
         let Some((name, parent)) = comps.split_last() else {
             // The root directory itself.
             if kind.is_dir() {
-                self.set_meta(&self.root_fd, &meta, &raw, false, None)?;
+                let root_fd = self.root_fd.clone();
+                self.set_meta(&root_fd, &meta, &raw, false, None)?;
                 self.note_mode(&[], meta.mode);
                 self.dir_times.insert(Vec::new(), meta.mtime);
             }
@@ -226,7 +251,7 @@ impl Applier<'_> {
         if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
             let pfd = self.open_parent(parent, &raw)?;
             if name == OPAQUE_MARKER {
-                set_xattr(&pfd, OPAQUE_XATTR, b"y")
+                set_xattr(&pfd, self.opaque_xattr(), b"y")
                     .map_err(|e| self.entry_err(&raw, format!("marking directory opaque: {e}")))?;
             } else {
                 if target.is_empty() || target == b"." || target == b".." {
@@ -280,7 +305,7 @@ impl Applier<'_> {
                 if opaque || !done || !meta.xattrs.is_empty() {
                     let fd = openat_dir(pfd.as_fd(), &cname).map_err(|e| ioerr(self, "open", e))?;
                     if opaque {
-                        set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
+                        set_xattr(&fd, self.opaque_xattr(), b"y").map_err(|e| {
                             self.entry_err(&raw, format!("marking directory opaque: {e}"))
                         })?;
                     }
@@ -332,7 +357,8 @@ impl Applier<'_> {
                 let target = CString::new(target)
                     .map_err(|_| self.entry_err(&raw, "symlink target contains a NUL byte"))?;
                 rfs::symlinkat(&target, &pfd, &cname).map_err(|e| ioerr(self, "symlink", e))?;
-                if !(self.owner_is_root(parent) && meta.uid == 0 && meta.gid == 0) {
+                let root_owned = self.owner_is_root(parent) && meta.uid == 0 && meta.gid == 0;
+                if !(self.rootless || root_owned) {
                     rfs::chownat(
                         &pfd,
                         &cname,
@@ -418,16 +444,22 @@ impl Applier<'_> {
                         (ft, rfs::makedev(maj, min))
                     }
                 };
+                if self.rootless && ft != FileType::Fifo {
+                    self.stats.skipped += 1;
+                    return Ok(());
+                }
                 rfs::mknodat(&pfd, &cname, ft, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| self.privilege_err(&raw, "creating a device node", e))?;
-                rfs::chownat(
-                    &pfd,
-                    &cname,
-                    Some(uid(meta.uid)),
-                    Some(gid(meta.gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                if !self.rootless {
+                    rfs::chownat(
+                        &pfd,
+                        &cname,
+                        Some(uid(meta.uid)),
+                        Some(gid(meta.gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                }
                 rfs::chmodat(
                     &pfd,
                     &cname,
@@ -507,6 +539,7 @@ impl Applier<'_> {
                 k => {
                     if let Some(name) = k.strip_prefix("SCHILY.xattr.")
                         && !name.starts_with("trusted.overlay.")
+                        && !name.starts_with("user.overlay.")
                         && let Ok(c) = CString::new(name)
                     {
                         m.xattrs.push((c, value.to_vec()));
@@ -521,7 +554,7 @@ impl Applier<'_> {
     /// `created_mode` is the mode a file was just created with by us, owned by 0:0 (see
     /// `owner_is_root`), which spares the calls that would change nothing.
     fn set_meta(
-        &self,
+        &mut self,
         fd: &OwnedFd,
         m: &Meta,
         raw: &[u8],
@@ -529,7 +562,7 @@ impl Applier<'_> {
         created_mode: Option<u32>,
     ) -> Result<()> {
         let chown = created_mode.is_none() || m.uid != 0 || m.gid != 0;
-        if chown {
+        if chown && !self.rootless {
             rfs::fchown(fd, Some(uid(m.uid)), Some(gid(m.gid)))
                 .map_err(|e| self.privilege_err(raw, "chown", e))?;
         }
@@ -538,9 +571,12 @@ impl Applier<'_> {
                 .map_err(|e| self.entry_err(raw, format!("chmod: {}", io::Error::from(e))))?;
         }
         for (name, value) in &m.xattrs {
-            rfs::fsetxattr(fd, name.as_c_str(), value, XattrFlags::empty()).map_err(|e| {
-                self.privilege_err(raw, &format!("setting xattr {}", name.to_string_lossy()), e)
-            })?;
+            match rfs::fsetxattr(fd, name.as_c_str(), value, XattrFlags::empty()) {
+                Err(Errno::PERM | Errno::ACCESS) if self.rootless => self.stats.skipped += 1,
+                r => r.map_err(|e| {
+                    self.privilege_err(raw, &format!("setting xattr {}", name.to_string_lossy()), e)
+                })?,
+            }
         }
         if times {
             let ts = Timestamps {
@@ -603,7 +639,7 @@ impl Applier<'_> {
                         let fd = openat_dir(cur.as_fd(), &name).map_err(|e| {
                             self.entry_err(raw, format!("open: {}", io::Error::from(e)))
                         })?;
-                        set_xattr(&fd, OPAQUE_XATTR, b"y").map_err(|e| {
+                        set_xattr(&fd, self.opaque_xattr(), b"y").map_err(|e| {
                             self.entry_err(raw, format!("marking directory opaque: {e}"))
                         })?;
                         fd
@@ -640,6 +676,15 @@ impl Applier<'_> {
     /// root and `parent` does not hand down its group.
     fn owner_is_root(&self, parent: &[Vec<u8>]) -> bool {
         self.root_owner && !self.setgid.contains(parent)
+    }
+
+    /// The opaque-directory xattr this store uses.
+    fn opaque_xattr(&self) -> &'static str {
+        if self.rootless {
+            USER_OPAQUE_XATTR
+        } else {
+            OPAQUE_XATTR
+        }
     }
 
     /// Records the mode directory `comps` was given.
@@ -711,8 +756,10 @@ impl Applier<'_> {
     /// Copies owner and mode of the lower directory `src` onto `fd`; returns the mode.
     fn copy_dir_meta(&self, src: &Path, fd: &OwnedFd, what: &str) -> Result<u32> {
         let m = std::fs::symlink_metadata(src).at("stat", src)?;
-        rfs::fchown(fd, Some(uid(m.uid())), Some(gid(m.gid())))
-            .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
+        if !self.rootless {
+            rfs::fchown(fd, Some(uid(m.uid())), Some(gid(m.gid())))
+                .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
+        }
         let mode = m.mode() & 0o7777;
         rfs::fchmod(fd, Mode::from_raw_mode(mode)).at("chmod", src)?;
         Ok(mode)
@@ -907,10 +954,13 @@ fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
     rfs::fsetxattr(fd, name, value, XattrFlags::empty()).map_err(io::Error::from)
 }
 
-/// True when the directory at `p` carries the overlay opaque marker.
+/// True when the directory at `p` carries the overlay opaque marker (the root store's, or a
+/// rootless one's).
 pub fn is_opaque(p: &Path) -> bool {
     let mut buf = [0u8; 4];
-    matches!(rfs::lgetxattr(p, OPAQUE_XATTR, &mut buf), Ok(n) if &buf[..n] == b"y")
+    [OPAQUE_XATTR, USER_OPAQUE_XATTR]
+        .iter()
+        .any(|x| matches!(rfs::lgetxattr(p, *x, &mut buf), Ok(n) if &buf[..n] == b"y"))
 }
 
 /// The xattrs of `p` (not following a final symlink), minus overlay's own.
@@ -921,7 +971,7 @@ pub fn list_xattrs(p: &Path) -> Vec<(CString, Vec<u8>)> {
     };
     let mut out = Vec::new();
     for name in names[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") {
+        if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
             continue;
         }
         let Ok(cname) = CString::new(name) else {

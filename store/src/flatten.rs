@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::apply::is_opaque;
-use crate::tarwrite::TarWriter;
+use crate::tarwrite::{IdMapping, TarWriter};
 
 fn is_whiteout(m: &std::fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
@@ -29,8 +29,14 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf, std::fs::Meta
 
 /// Writes the layer tar for `dir`: its entries in byte order of their names, whiteout devices as
 /// `.wh.NAME` entries and opaque directories followed by `DIR/.wh..wh..opq`.
-pub fn write_diff<W: Write>(dir: &Path, out: W, clamp_mtime: Option<u64>) -> io::Result<W> {
-    let mut tw = TarWriter::new(out).clamp_mtime(clamp_mtime);
+/// `ids` translates owners for a rootless store (see [`IdMapping`]).
+pub fn write_diff<W: Write>(
+    dir: &Path,
+    out: W,
+    clamp_mtime: Option<u64>,
+    ids: Option<IdMapping>,
+) -> io::Result<W> {
+    let mut tw = TarWriter::new(out).clamp_mtime(clamp_mtime).id_mapping(ids);
     diff_dir(&mut tw, dir, &mut Vec::new())?;
     tw.finish()
 }
@@ -61,9 +67,13 @@ fn diff_dir<W: Write>(tw: &mut TarWriter<W>, dir: &Path, rel: &mut Vec<u8>) -> i
 }
 
 /// Writes the merged root filesystem of `layers` (snapshot dirs, topmost first) as one tar with
-/// no whiteouts: what a container would see.
-pub fn write_flattened<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
-    let mut tw = TarWriter::new(out);
+/// no whiteouts: what a container would see. `ids` translates owners for a rootless store.
+pub fn write_flattened<W: Write>(
+    layers: &[PathBuf],
+    out: W,
+    ids: Option<IdMapping>,
+) -> io::Result<W> {
+    let mut tw = TarWriter::new(out).id_mapping(ids);
     flatten_dir(&mut tw, layers.to_vec(), &mut Vec::new())?;
     tw.finish()
 }

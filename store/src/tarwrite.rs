@@ -17,6 +17,44 @@ pub struct TarWriter<W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     clamp_mtime: Option<u64>,
     buf: Vec<u8>,
+    ids: Option<IdMapping>,
+}
+
+/// Consecutive ids: `size` ids from `container` inside a user namespace are `host` on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRange {
+    /// First id inside.
+    pub container: u32,
+    /// First id on the host.
+    pub host: u32,
+    /// How many.
+    pub size: u32,
+}
+
+/// The id maps of a rootless user namespace, read backwards: files on disk belong to host ids
+/// (the caller's own, its subordinate ranges), and a layer must record the ids they have inside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdMapping {
+    /// uid ranges.
+    pub uids: Vec<IdRange>,
+    /// gid ranges.
+    pub gids: Vec<IdRange>,
+}
+
+impl IdMapping {
+    /// The id inside for host id `host`; unmapped ids become the overflow id 65534 (`nobody`),
+    /// as the kernel shows them.
+    fn inside(ranges: &[IdRange], host: u32) -> u32 {
+        ranges
+            .iter()
+            .find(|r| host >= r.host && u64::from(host) < u64::from(r.host) + u64::from(r.size))
+            .map_or(65534, |r| r.container + (host - r.host))
+    }
+
+    /// (uid, gid) inside for a file owned by `uid`:`gid` on disk.
+    pub fn to_container(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (Self::inside(&self.uids, uid), Self::inside(&self.gids, gid))
+    }
 }
 
 impl<W: Write> TarWriter<W> {
@@ -27,7 +65,15 @@ impl<W: Write> TarWriter<W> {
             links: HashMap::new(),
             clamp_mtime: None,
             buf: vec![0; 256 * 1024],
+            ids: None,
         }
+    }
+
+    /// Records owners through `ids` (files of a rootless store or container) instead of as they
+    /// are on disk.
+    pub fn id_mapping(mut self, ids: Option<IdMapping>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Clamps every mtime to at most `epoch` (reproducible builds).
@@ -48,8 +94,12 @@ impl<W: Write> TarWriter<W> {
         let ft = m.file_type();
         let mut h = ustar_header();
         h.set_mode(m.mode() & 0o7777);
-        h.set_uid(m.uid() as u64);
-        h.set_gid(m.gid() as u64);
+        let (uid, gid) = match &self.ids {
+            Some(ids) => ids.to_container(m.uid(), m.gid()),
+            None => (m.uid(), m.gid()),
+        };
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
         h.set_mtime(self.mtime(m.mtime()));
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
         for (name, value) in crate::apply::list_xattrs(abs) {
@@ -288,4 +338,36 @@ fn ustar_header() -> tar::Header {
     h.set_gid(0);
     h.set_mtime(0);
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ids_read_back_as_the_ids_inside() {
+        let ids = IdMapping {
+            uids: vec![
+                IdRange {
+                    container: 0,
+                    host: 1000,
+                    size: 1,
+                },
+                IdRange {
+                    container: 1,
+                    host: 100_000,
+                    size: 65536,
+                },
+            ],
+            gids: vec![IdRange {
+                container: 0,
+                host: 1000,
+                size: 1,
+            }],
+        };
+        assert_eq!(ids.to_container(1000, 1000), (0, 0));
+        assert_eq!(ids.to_container(100_999, 1000), (1000, 0));
+        assert_eq!(ids.to_container(0, 5), (65534, 65534), "unmapped: overflow id");
+        assert_eq!(ids.to_container(165_536, 1000), (65534, 0));
+    }
 }

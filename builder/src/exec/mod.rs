@@ -986,8 +986,8 @@ impl Build<'_> {
                 .opts
                 .source_date_epoch
                 .and_then(|e| u64::try_from(e).ok());
-            let ingest =
-                store::flatten::write_diff(upper, ingest, clamp).at("write a layer of", upper)?;
+            let ingest = store::flatten::write_diff(upper, ingest, clamp, None)
+                .at("write a layer of", upper)?;
             let (diff_id, size) = ingest.commit()?;
             state.config.rootfs.diff_ids.push(diff_id.clone());
             let chain = store::image::chain_ids(&state.config.rootfs.diff_ids)
