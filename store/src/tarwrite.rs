@@ -367,7 +367,11 @@ mod tests {
         };
         assert_eq!(ids.to_container(1000, 1000), (0, 0));
         assert_eq!(ids.to_container(100_999, 1000), (1000, 0));
-        assert_eq!(ids.to_container(0, 5), (65534, 65534), "unmapped: overflow id");
+        assert_eq!(
+            ids.to_container(0, 5),
+            (65534, 65534),
+            "unmapped: overflow id"
+        );
         assert_eq!(ids.to_container(165_536, 1000), (65534, 0));
     }
 }
