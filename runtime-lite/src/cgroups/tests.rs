@@ -1269,3 +1269,96 @@ fn real_cpu_limits() {
         }
     }
 }
+
+/// A real cgroup2 filesystem: the host's when /sys/fs/cgroup is one, else a view of the
+/// unified hierarchy mounted for the test (a v1 or hybrid host has one, maybe without
+/// controllers). Unmounted on drop.
+struct RealV2 {
+    base: PathBuf,
+    mounted: Option<tempfile::TempDir>,
+}
+
+impl RealV2 {
+    fn new() -> RealV2 {
+        if fs_magic(Path::new("/sys/fs/cgroup")).ok() == Some(CGROUP2_SUPER_MAGIC) {
+            return RealV2 {
+                base: PathBuf::from("/sys/fs/cgroup"),
+                mounted: None,
+            };
+        }
+        let dir = tempfile::tempdir().unwrap();
+        rustix::mount::mount(
+            "none",
+            dir.path(),
+            "cgroup2",
+            rustix::mount::MountFlags::empty(),
+            None,
+        )
+        .expect("mount cgroup2");
+        RealV2 {
+            base: dir.path().to_path_buf(),
+            mounted: Some(dir),
+        }
+    }
+}
+
+impl Drop for RealV2 {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.mounted {
+            let _ = rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+}
+
+#[test]
+fn real_cgroup_v2_limits_or_warnings_membership_and_removal() {
+    if !real_cgroups("real_cgroup_v2_limits_or_warnings_membership_and_removal") {
+        return;
+    }
+    let v2 = RealV2::new();
+    let root = CgroupRoot::v2_at(&v2.base);
+    let available = read(&v2.base.join("cgroup.controllers"));
+    let available: Vec<&str> = available.split_whitespace().collect();
+    let name = unique_name("v2");
+    let limits = Limits {
+        memory: Some(32 * MIB),
+        pids_limit: Some(16),
+        cpus: Some(0.5),
+        ..Limits::default()
+    };
+    let (cg, warnings) = Cgroup::create(&root, &name, &limits).unwrap();
+    let leaf = v2.base.join("hoist").join(&name);
+    assert_eq!(cg.paths(), std::slice::from_ref(&leaf));
+    // Each limit is written when its controller is there, and warned about when it is not.
+    for (controller, file, value, option) in [
+        ("memory", "memory.max", "33554432", "--memory"),
+        ("pids", "pids.max", "16", "--pids-limit"),
+        ("cpu", "cpu.max", "50000 100000", "--cpus"),
+    ] {
+        if available.contains(&controller) {
+            assert_eq!(read(&leaf.join(file)).trim(), value, "{file}");
+        } else {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains(&format!("`{controller}`")) && w.contains(option)),
+                "no warning for the missing {controller} controller: {warnings:?}"
+            );
+        }
+    }
+    let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    cg.add(pid).unwrap();
+    assert_eq!(read(&leaf.join("cgroup.procs")).trim(), pid.to_string());
+    assert_eq!(
+        proc_cgroup(child.id(), "").unwrap(),
+        format!("/hoist/{name}"),
+        "the kernel puts the process in hoist/{name}"
+    );
+    assert!(!cg.oom_killed());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    cg.remove().unwrap();
+    assert!(!leaf.exists(), "{} is left", leaf.display());
+    assert!(v2.base.join("hoist").is_dir(), "hoist/ stays");
+}
