@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Build benchmark (issue 6): `hoist build` against BuildKit (the private dockerd 20.10 of
-# ../shared/bench/setup-peers.sh, `DOCKER_BUILDKIT=1 docker build --network host`) and
-# `buildah bud --layers`, on workload W1 of ../shared/bench/mkworkload.sh (three stages on the
-# 206 MB debian:bookworm from the local registry 127.0.0.1:5000, a 2,000-file COPY), in one run.
+# Build benchmark (issue 6): `hoist build` against BuildKit (`DOCKER_BUILDKIT=1 docker build
+# --network host` on a dockerd 20.10 of this script's own) and `buildah bud --layers`, on workload
+# W1 of ../shared/bench/mkworkload.sh (three stages on the 206 MB debian:bookworm from the local
+# registry 127.0.0.1:5000, a 2,000-file COPY), in one run. Every tool's store and the contexts
+# sit on one fresh ext4 (default options) on a loop device (see bench/lib.sh for why).
 # Each of RUNS rounds (default 5) builds with every tool in turn, timed with `date +%s.%N`:
 #   cold        empty stores, base pulled from 127.0.0.1:5000 during the build (hoist: a fresh
-#               --root; dockerd: built image and base removed, `docker builder prune -af`;
-#               buildah: `buildah rmi -af` in its own storage under the temp dir);
+#               --root; BuildKit: dockerd restarted on an empty data root, so nothing is cached;
+#               buildah: `buildah rmi -af` in its own storage);
 #   warm        the same build again, nothing changed;
 #   incremental one file of the COPYed tree rewritten with new content, then the build again.
 # Prints a markdown table of medians and the ratios hoist/BuildKit and hoist/buildah, and the
 # goals (hoist/BuildKit: cold <= 0.7x, warm <= 0.5x, incremental <= 0.5x).
 # Usage: [RUNS=N] [HOIST=path/to/hoist] bench/build.sh
 # Needs root, target/release/hoist (this script does not build it) and setup-peers.sh to have
-# run. Leaves dockerd as it found it: the images it built are removed, the base's tags restored.
+# run (for the registry, docker.io and buildah).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "usage: [RUNS=N] [HOIST=path] $0" >&2; exit 2 ;;
 esac
@@ -27,20 +28,18 @@ H=${HOIST:-$PWD/target/release/hoist}
 REG=127.0.0.1:5000
 BASE=$REG/debian:bookworm
 TAG=w1:bench
-SOCK=/tmp/hoist-peers/dockerd.sock
-export DOCKER_HOST=unix://$SOCK
 DOCKER=/usr/bin/docker
 MK=../shared/bench/mkworkload.sh
 SETUP=../shared/bench/setup-peers.sh
+. bench/lib.sh
 
 # Prerequisites: every one checked, each missing one named with what to do.
 missing=()
 [ "$(id -u)" = 0 ] || missing+=("root (hoist, dockerd and buildah builds need it)")
 [ -x "$H" ] || missing+=("hoist binary $H: cargo build --release")
 [ -x "$MK" ] || missing+=("$MK")
-for t in python3 curl buildah; do command -v $t >/dev/null || missing+=("$t: run $SETUP"); done
-[ -x $DOCKER ] || missing+=("$DOCKER: run $SETUP")
-[ -S $SOCK ] && $DOCKER version >/dev/null 2>&1 || missing+=("dockerd on $SOCK: run $SETUP")
+for t in python3 curl buildah mkfs.ext4; do command -v $t >/dev/null || missing+=("$t: run $SETUP"); done
+for t in $DOCKER /usr/sbin/dockerd; do [ -x $t ] || missing+=("$t: run $SETUP"); done
 curl -fsS http://$REG/v2/ >/dev/null 2>&1 || missing+=("registry at http://$REG/: run $SETUP")
 curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json' \
   http://$REG/v2/debian/manifests/bookworm 2>/dev/null || missing+=("$BASE in the registry: run $SETUP")
@@ -54,62 +53,46 @@ if [ -d .git ] && [ "$(stat -c %Y "$H")" -lt "$(git log -1 --format=%ct)" ]; the
 fi
 
 W=$(mktemp -d /tmp/hoist-bench-build.XXXX)
-B="buildah --root $W/buildah --runroot $W/buildah-run --storage-driver overlay"
-# The base's tags in dockerd before the run (restored at the end: cold runs remove the base).
-ORIG_TAGS=$( { $DOCKER image inspect -f '{{join .RepoTags "\n"}}' $BASE 2>/dev/null ||
-               $DOCKER image inspect -f '{{join .RepoTags "\n"}}' localhost:5000/debian:bookworm 2>/dev/null || true; } | sed '/^$/d' | sort -u)
-BASEID=
+FS=$W/fs
+B="buildah --root $FS/buildah --runroot $W/buildah-run --storage-driver overlay"
+BENCH_DOCKER_DATA=$FS/docker
 # Cleanup runs without errexit: a step that fails (nothing to remove) must not skip the rest.
 cleanup() {
   set +e
   $B rm -a >/dev/null 2>&1
   $B rmi -af >/dev/null 2>&1
-  if [ -s "$W/docker-ids" ]; then
-    $DOCKER image rm -f $(sort -u "$W/docker-ids") >/dev/null 2>&1
-    $DOCKER builder prune -af >/dev/null 2>&1
-  fi
-  if [ -n "$BASEID" ]; then   # put the base back under the tags it had
-    $DOCKER pull -q $BASE >/dev/null 2>&1
-    for t in $ORIG_TAGS; do $DOCKER tag $BASE "$t" >/dev/null 2>&1; done
-    grep -qxF $BASE <<<"$ORIG_TAGS" || $DOCKER image rm $BASE >/dev/null 2>&1
-  fi
-  # Anything still mounted under the temp dir (an interrupted build), deepest first.
-  awk -v w="$W/" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  dockerd_stop
+  bench_fs_done "$FS"
   rm -rf "$W"
   return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+bench_fs "$FS"
+dockerd_start
 
 # W1, with its FROM on the registry this script checked; one copy of the context per tool, so
 # one tool's edits never reach another's builds.
 REG=$REG bash "$MK" "$W/wl" >/dev/null
 grep -qx "FROM $BASE AS base" "$W/wl/app/Dockerfile" || { echo "W1's Dockerfile does not start FROM $BASE:" >&2; head -1 "$W/wl/app/Dockerfile" >&2; exit 1; }
-for t in hoist buildkit buildah; do cp -a "$W/wl/app" "$W/ctx-$t"; done
+for t in hoist buildkit buildah; do cp -a "$W/wl/app" "$FS/ctx-$t"; done
 EDIT=src/pkg17/mod/file025.txt
-$DOCKER pull -q $BASE >/dev/null
-BASEID=$($DOCKER image inspect -f '{{.Id}}' $BASE)
 mkdir -p "$W/t"
 
 build() {   # build TOOL: one build of TOOL's context, output in $W/out
   case $1 in
-    hoist)    "$H" --root "$W/hoist" build -q --network host -t $TAG "$W/ctx-hoist" ;;
-    buildkit) DOCKER_BUILDKIT=1 $DOCKER build -q --network host -t $TAG "$W/ctx-buildkit" ;;
-    buildah)  $B bud --layers -q --network host --tls-verify=false -t $TAG "$W/ctx-buildah" ;;
+    hoist)    "$H" --root "$FS/hoist" build -q --network host -t $TAG "$FS/ctx-hoist" ;;
+    buildkit) DOCKER_BUILDKIT=1 $DOCKER build -q --network host -t $TAG "$FS/ctx-buildkit" ;;
+    buildah)  $B bud --layers -q --network host --tls-verify=false -t $TAG "$FS/ctx-buildah" ;;
   esac >"$W/out" 2>&1
 }
 reset() {   # reset TOOL: empty the tool's store before a cold build
   case $1 in
-    hoist)    rm -rf "$W/hoist" ;;
-    buildkit) $DOCKER image rm -f $TAG $BASE localhost:5000/debian:bookworm "$BASEID" >/dev/null 2>&1 || true
-              $DOCKER builder prune -af >/dev/null
-              if $DOCKER image inspect "$BASEID" >/dev/null 2>&1; then
-                echo "warning: dockerd still has the base ($BASEID): the BuildKit cold run is not cold" >&2
-              fi ;;
+    hoist)    rm -rf "$FS/hoist" ;;
+    buildkit) dockerd_reset >/dev/null ;;
     buildah)  $B rm -a >/dev/null 2>&1 || true; $B rmi -af >/dev/null 2>&1 || true ;;
   esac
-  # The reset's deletions (and their discards) are flushed before the timed build starts, for
-  # every tool alike: the root filesystem here is ext4 mounted with `discard`.
+  # The reset's deletions are flushed before the timed build starts, for every tool alike.
   sync
 }
 # timed TOOL PHASE ROUND: time one build; on failure print its output and drop the tool.
@@ -119,7 +102,6 @@ timed() {
   if build "$1"; then
     e=$(date +%s.%N)
     awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f\n", e - s}' >>"$W/t/$1-$2"
-    [ "$1" != buildkit ] || $DOCKER image inspect -f '{{.Id}}' $TAG >>"$W/docker-ids"
     printf '  %-8s %-11s %8.3f s\n' "$1" "$2" "$(tail -1 "$W/t/$1-$2")" >&2
   else
     {
@@ -137,7 +119,7 @@ for i in $(seq "$RUNS"); do
     reset $t
     timed $t cold "$i" || continue
     timed $t warm "$i" || continue
-    printf 'round %s of %s, %s\n' "$i" "$t" "$(date +%s.%N)" >"$W/ctx-$t/$EDIT"
+    printf 'round %s of %s, %s\n' "$i" "$t" "$(date +%s.%N)" >"$FS/ctx-$t/$EDIT"
     timed $t incremental "$i" || continue
   done
 done
@@ -154,7 +136,7 @@ def med(t, p):
     return statistics.median(float(x) for x in open(f).read().split())
 fmt = lambda v: "failed" if v is None else f"{v:.3f} s"
 ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.2f}x"
-print(f"W1 build, medians of {runs} runs (hoist, BuildKit of dockerd 20.10, buildah bud --layers)\n")
+print(f"W1 build, medians of {runs} runs (hoist, BuildKit of dockerd 20.10, buildah bud --layers), stores on a fresh ext4\n")
 print("| workload | hoist | BuildKit | buildah | hoist/BuildKit | hoist/buildah |")
 print("|---|---:|---:|---:|---:|---:|")
 m = {p: [med(t, p) for t in tools] for p in goals}

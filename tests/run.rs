@@ -549,7 +549,7 @@ fn the_same_image_and_command_give_the_same_output_under_runc() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("f"), "volume\n").unwrap();
     let vol = format!("{}:/vol:ro", data.display());
-    let script = "echo $FROM_IMAGE $X $(pwd) $(id -u):$(id -g) $(hostname) pid=$$; grep CapBnd /proc/self/status; ls /proc | grep -c '^[0-9]'; cat /vol/f; touch /vol/x 2>/dev/null || echo ro; cat /etc/hostname; exit 4";
+    let script = "echo $FROM_IMAGE $X $(pwd) $(id -u):$(id -g) $(hostname) pid=$$; grep CapBnd /proc/self/status; cd /proc; echo [0-9]*; cd /tmp; cat /vol/f; touch /vol/x 2>/dev/null || echo ro; cat /etc/hostname; exit 4";
     let args = [
         "-e",
         "X=1",
@@ -579,7 +579,7 @@ fn the_same_image_and_command_give_the_same_output_under_runc() {
     );
     assert!(
         ours.1
-            .starts_with("yes 1 /tmp 1000:1000 h1 pid=1\nCapBnd:\t00000000a80425fb\n"),
+            .starts_with("yes 1 /tmp 1000:1000 h1 pid=1\nCapBnd:\t00000000a80425fb\n1\n"),
         "{}",
         ours.1
     );

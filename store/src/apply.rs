@@ -114,9 +114,9 @@ fn apply_with_umask<R: Read>(
     io::copy(&mut rest, &mut io::sink()).map_err(|e| a.layer_err(e))?;
     a.finish()?;
     if a.stats.skipped > 0 {
-        eprintln!(
-            "hoist: warning: layer {layer}: {} device nodes or privileged attributes need root; \
-             skipped (rootless store)",
+        tracing::warn!(
+            "layer {layer}: {} device nodes or privileged attributes need root; skipped \
+             (rootless store)",
             a.stats.skipped
         );
     }
