@@ -60,6 +60,21 @@ pub fn apply(
     req: &CopyRequest,
     root: &Path,
 ) -> Result<CopyStats, CopyError> {
+    apply_staged(src, sel, req, root, None).map(|(stats, _)| stats)
+}
+
+/// Like [`apply`] into `root`, an overlay mount: when the selection is one directory whose
+/// destination does not exist yet, its contents are written into a new directory under
+/// `staging` instead (plain files, none of the overlay's per-file cost), and returned as a
+/// [`Staged`] to move into the upper dir once the overlay is unmounted. `staging` must be on
+/// the upper dir's filesystem.
+pub fn apply_staged(
+    src: &Source<'_>,
+    sel: &Selection,
+    req: &CopyRequest,
+    root: &Path,
+    staging: Option<&Path>,
+) -> Result<(CopyStats, Vec<Staged>), CopyError> {
     let view = View::new(src);
     let dest = paths::normalize_dest(&req.dest, &req.workdir);
     let dir_like = paths::dest_is_dir_like(&dest);
@@ -68,11 +83,41 @@ pub fn apply(
         root,
         sel,
         stats: CopyStats::default(),
+        staging: staging.filter(|_| sel.items.len() == 1),
+        staged: Vec::new(),
     };
     for item in &sel.items {
         writer.item(&view, item, &dest, dir_like)?;
     }
-    Ok(writer.stats)
+    Ok((writer.stats, writer.staged))
+}
+
+/// A directory's contents written beside the overlay (see [`apply_staged`]).
+#[derive(Debug)]
+pub struct Staged {
+    /// Where the contents are.
+    from: PathBuf,
+    /// The destination directory, as a path under the overlay mount.
+    to: PathBuf,
+    /// The times the destination takes once its contents are in.
+    atime: (i64, i64),
+    mtime: (i64, i64),
+}
+
+impl Staged {
+    /// Moves the contents into the destination's directory in `upper` (the upper dir of the
+    /// overlay that was mounted at `root`, now unmounted), then sets its times.
+    pub fn finish(self, root: &Path, upper: &Path) -> Result<(), CopyError> {
+        let rel = self.to.strip_prefix(root).unwrap_or(&self.to);
+        let target = upper.join(rel);
+        for entry in fs::read_dir(&self.from).at("read directory", &self.from)? {
+            let entry = entry.at("read directory", &self.from)?;
+            let to = target.join(entry.file_name());
+            fs::rename(entry.path(), &to).at("move into place", &to)?;
+        }
+        fs::remove_dir(&self.from).at("remove", &self.from)?;
+        set_times(&target, self.atime, self.mtime)
+    }
 }
 
 /// Replays what each source would find at the destination: a directory source needs (and
@@ -130,6 +175,9 @@ struct Writer<'a> {
     root: &'a Path,
     sel: &'a Selection,
     stats: CopyStats,
+    /// Where a fresh destination directory's contents may be written (see [`apply_staged`]).
+    staging: Option<&'a Path>,
+    staged: Vec<Staged>,
 }
 
 impl Writer<'_> {
@@ -145,6 +193,10 @@ impl Writer<'_> {
         } else {
             paths::clean(&format!("{dest}/.."))
         };
+        let fresh = item.kind == EntryKind::Dir
+            && self.staging.is_some()
+            && matches!(fs::symlink_metadata(resolve_in_root(self.root, dest)?),
+                        Err(e) if is_missing(&e));
         self.mkdir_all(&ensure)?;
         let dst = resolve_in_root(self.root, dest)?;
         let src = view.host(&item.resolved);
@@ -168,8 +220,26 @@ impl Writer<'_> {
                     }
                     Err(e) => return Err(e).at("stat", &dst),
                 }
-                self.entries(&src, item, &dst)?;
-                set_times(&dst, item.stat.atime, item.stat.mtime)?;
+                match self.staging {
+                    Some(staging) if fresh => {
+                        let from = staging.join(format!("copy-{}", self.staged.len()));
+                        fs::DirBuilder::new()
+                            .mode(0o700)
+                            .create(&from)
+                            .at("mkdir", &from)?;
+                        self.entries(&src, item, &from)?;
+                        self.staged.push(Staged {
+                            from,
+                            to: dst,
+                            atime: item.stat.atime,
+                            mtime: item.stat.mtime,
+                        });
+                    }
+                    _ => {
+                        self.entries(&src, item, &dst)?;
+                        set_times(&dst, item.stat.atime, item.stat.mtime)?;
+                    }
+                }
             }
             EntryKind::File | EntryKind::Symlink | EntryKind::Special => {
                 let into = fs::metadata(&dst).is_ok_and(|m| m.is_dir());
@@ -196,18 +266,23 @@ impl Writer<'_> {
     }
 
     /// Copies what a directory source selected into `dst`.
+    ///
+    /// Directories come first (parents before children), then the regular files (on several
+    /// threads when there are many: each file is independent once its directory exists), then
+    /// hard links to them, then the directories' times.
     fn entries(&mut self, src: &Path, item: &Item, dst: &Path) -> Result<(), CopyError> {
         let mut dir_times: Vec<(PathBuf, Stat)> = Vec::new();
+        let mut files: Vec<(PathBuf, &Stat, PathBuf)> = Vec::new();
+        let mut links = Vec::new();
         for entry in &item.entries {
             let target = dst.join(&entry.rel);
             let st = &entry.stat;
             if let Some(first) = entry.link_to {
-                let existing = dst.join(&item.entries[first].rel);
-                self.make_room(&target)?;
-                rfs::linkat(rfs::CWD, &existing, rfs::CWD, &target, AtFlags::empty())
-                    .at("link", &target)?;
-                self.set_meta(&target, st)?;
-                self.stats.hardlinks += 1;
+                links.push((dst.join(&item.entries[first].rel), st, target));
+                continue;
+            }
+            if matches!(st.kind(), EntryKind::File | EntryKind::Archive) {
+                files.push((src.join(&entry.rel), st, target));
                 continue;
             }
             if !st.is_dir() {
@@ -240,6 +315,14 @@ impl Writer<'_> {
             copy_xattrs(&src.join(&entry.rel), &target)?;
             dir_times.push((target, *st));
         }
+        self.place_files(&files)?;
+        for (existing, st, target) in links {
+            self.make_room(&target)?;
+            rfs::linkat(rfs::CWD, &existing, rfs::CWD, &target, AtFlags::empty())
+                .at("link", &target)?;
+            self.set_meta(&target, st)?;
+            self.stats.hardlinks += 1;
+        }
         // Children change their directory's times: set them last, deepest first.
         for (dir, st) in dir_times.iter().rev() {
             set_times(dir, st.atime, st.mtime)?;
@@ -249,24 +332,14 @@ impl Writer<'_> {
 
     /// Writes a non-directory at `target`, replacing a non-directory there.
     fn place(&mut self, src: &Path, st: &Stat, target: &Path) -> Result<(), CopyError> {
+        if matches!(st.kind(), EntryKind::File | EntryKind::Archive) {
+            self.stats.bytes += self.place_file(src, st, target)?;
+            self.stats.files += 1;
+            return Ok(());
+        }
         self.make_room(target)?;
         match st.kind() {
-            EntryKind::File | EntryKind::Archive => {
-                let mut input = File::options()
-                    .read(true)
-                    .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-                    .open(src)
-                    .at("open", src)?;
-                let mut output = File::options()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-                    .open(target)
-                    .at("create", target)?;
-                self.stats.bytes += io::copy(&mut input, &mut output).at("copy to", target)?;
-                self.stats.files += 1;
-            }
+            EntryKind::File | EntryKind::Archive => unreachable!("placed above"),
             EntryKind::Symlink => {
                 let link = fs::read_link(src).at("readlink", src)?;
                 rfs::symlinkat(&link, rfs::CWD, target).at("symlink", target)?;
@@ -292,6 +365,85 @@ impl Writer<'_> {
         }
         self.set_meta(target, st)?;
         copy_xattrs(src, target)
+    }
+
+    /// A regular file: created exclusively (what is in the way is removed first, as
+    /// [`Self::make_room`] says), its content copied, then owner, mode, times and xattrs set
+    /// through the open descriptors: no path is looked up again (each lookup walks the whole
+    /// overlay path).
+    /// Regular files whose directories exist, as [`Self::place_file`] each: on up to four
+    /// threads when there are many, each taking a contiguous run (mostly whole directories).
+    fn place_files(&mut self, files: &[(PathBuf, &Stat, PathBuf)]) -> Result<(), CopyError> {
+        const PER_THREAD: usize = 128;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(files.len().div_ceil(PER_THREAD))
+            .max(1);
+        let this = &*self;
+        let run = |chunk: &[(PathBuf, &Stat, PathBuf)]| -> Result<u64, CopyError> {
+            let mut bytes = 0;
+            for (src, st, target) in chunk {
+                bytes += this.place_file(src, st, target)?;
+            }
+            Ok(bytes)
+        };
+        let results: Vec<Result<u64, CopyError>> = if threads == 1 {
+            vec![run(files)]
+        } else {
+            std::thread::scope(|s| {
+                let workers: Vec<_> = files
+                    .chunks(files.len().div_ceil(threads))
+                    .map(|chunk| s.spawn(move || run(chunk)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        for r in results {
+            self.stats.bytes += r?;
+        }
+        self.stats.files += files.len() as u64;
+        Ok(())
+    }
+
+    /// Writes one regular file; returns the bytes copied.
+    fn place_file(&self, src: &Path, st: &Stat, target: &Path) -> Result<u64, CopyError> {
+        let mut input = File::options()
+            .read(true)
+            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+            .open(src)
+            .at("open", src)?;
+        let create = || {
+            File::options()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+                .open(target)
+        };
+        let mut output = match create() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.make_room(target)?;
+                create()
+            }
+            r => r,
+        }
+        .at("create", target)?;
+        let bytes = io::copy(&mut input, &mut output).at("copy to", target)?;
+        // fsutil's `copyFileInfo` order: owner, then mode (chown clears setuid bits), times.
+        let (uid, gid) = self.sel.owner(st);
+        rfs::fchown(&output, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .at("chown", target)?;
+        rfs::fchmod(&output, Mode::from_raw_mode(self.sel.mode(st))).at("chmod", target)?;
+        rfs::futimens(&output, &timestamps(st.atime, st.mtime)).at("set times of", target)?;
+        // Like BuildKit, attributes the destination refuses are skipped.
+        for (name, value) in fd_xattrs(&input).at("list xattrs of", src)? {
+            let _ = rfs::fsetxattr(&output, &name, &value, rfs::XattrFlags::empty());
+        }
+        Ok(bytes)
     }
 
     /// fsutil's `ensureEmptyFileTarget`: nothing, or a non-directory that is removed.
@@ -380,15 +532,60 @@ pub(crate) fn chown_path(path: &Path, (uid, gid): (u32, u32)) -> Result<(), Copy
     .at("chown", path)
 }
 
-/// Sets access and modification times without following a symlink.
-pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<(), CopyError> {
+/// The timestamps for `utimensat`/`futimens`.
+fn timestamps(atime: (i64, i64), mtime: (i64, i64)) -> Timestamps {
     let spec = |(sec, nsec): (i64, i64)| Timespec {
         tv_sec: sec,
         tv_nsec: nsec as _,
     };
-    let times = Timestamps {
+    Timestamps {
         last_access: spec(atime),
         last_modification: spec(mtime),
+    }
+}
+
+/// Sets access and modification times without following a symlink.
+pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<(), CopyError> {
+    rfs::utimensat(
+        rfs::CWD,
+        path,
+        &timestamps(atime, mtime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .at("set times of", path)
+}
+
+/// The extended attributes of an open file (none where the filesystem has none).
+fn fd_xattrs(fd: &File) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, rustix::io::Errno> {
+    let mut list = [0u8; 4096];
+    let len = match rfs::flistxattr(fd, &mut list[..]) {
+        Ok(0) => return Ok(Vec::new()),
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(rustix::io::Errno::RANGE) => {
+            let mut big = vec![0u8; rfs::flistxattr(fd, &mut [0u8; 0][..])?];
+            let n = rfs::flistxattr(fd, &mut big[..])?;
+            big.truncate(n);
+            return fd_xattr_values(fd, &big);
+        }
+        Err(e) => return Err(e),
     };
-    rfs::utimensat(rfs::CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).at("set times of", path)
+    fd_xattr_values(fd, &list[..len])
+}
+
+fn fd_xattr_values(
+    fd: &File,
+    names: &[u8],
+) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, rustix::io::Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let mut value = vec![0u8; rfs::fgetxattr(fd, name, &mut [0u8; 0][..])?];
+        let n = rfs::fgetxattr(fd, name, &mut value[..])?;
+        value.truncate(n);
+        out.push((name.to_os_string(), value));
+    }
+    out.sort();
+    Ok(out)
 }

@@ -51,7 +51,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use apply::{CopyStats, apply, mkdir_in_root, set_times};
+pub use apply::{CopyStats, Staged, apply, apply_staged, mkdir_in_root, set_times};
 pub use digest::DigestMemo;
 pub use error::CopyError;
 pub use paths::resolve_in_root;

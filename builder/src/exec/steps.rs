@@ -486,11 +486,18 @@ impl Build<'_> {
             id,
             created_by,
             |_, state, scratch, _| {
-                write_layer(state, scratch, |root| {
+                write_layer(state, scratch, |root, staging| {
+                    let mut staged = Vec::new();
                     for (src, req, sel) in &parts {
-                        copy::apply(src, sel, req, root).map_err(copy_err)?;
+                        let (_, s) =
+                            copy::apply_staged(src, sel, req, root, staging).map_err(copy_err)?;
+                        staged.extend(s);
                     }
-                    Ok(())
+                    Ok(staged)
+                })
+                .map_err(|e| match e {
+                    Written::Build(e) => e,
+                    Written::Copy(e) => copy_err(e),
                 })
             },
         )
@@ -523,33 +530,55 @@ impl Build<'_> {
             id,
             created_by,
             move |_, state, scratch, _| {
-                write_layer(state, scratch, |root| {
+                write_layer(state, scratch, |root, _| {
                     copy::mkdir_in_root(root, &wd, owner)
-                        .map(|_| ())
+                        .map(|_| Vec::new())
                         .map_err(|e| at.copy_error("WORKDIR", e))
+                })
+                .map_err(|e| match e {
+                    Written::Build(e) => e,
+                    Written::Copy(e) => at.copy_error("WORKDIR", e),
                 })
             },
         )
     }
 }
 
+/// Why [`write_layer`] failed.
+enum Written {
+    Build(BuildError),
+    /// Moving staged contents into place.
+    Copy(copy::CopyError),
+}
+
+impl From<BuildError> for Written {
+    fn from(e: BuildError) -> Self {
+        Written::Build(e)
+    }
+}
+
 /// Runs `write` on the stage's root filesystem with a fresh upper dir (an overlay of its
-/// snapshots, or the upper dir itself when there are none); returns the upper dir.
+/// snapshots, or the upper dir itself when there are none); returns the upper dir. `write`
+/// also gets a staging directory beside the overlay, and returns what it staged there: moved
+/// into the upper dir once the overlay is unmounted (see [`copy::apply_staged`]).
 fn write_layer(
     state: &State,
     scratch: &Scratch,
-    write: impl FnOnce(&Path) -> Result<(), BuildError>,
-) -> Result<PathBuf, BuildError> {
-    let dirs = scratch.subdirs(&["upper", "work", "merged"])?;
-    let (upper, work, merged) = (&dirs[0], &dirs[1], &dirs[2]);
+    write: impl FnOnce(&Path, Option<&Path>) -> Result<Vec<copy::Staged>, BuildError>,
+) -> Result<PathBuf, Written> {
+    let dirs = scratch.subdirs(&["upper", "work", "merged", "staging"])?;
+    let (upper, work, merged, staging) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3]);
     let lowers = state.lowers();
     if lowers.is_empty() {
-        write(upper)?;
+        write(upper, None)?;
         return Ok(upper.clone());
     }
     let mount = Mount::overlay(&lowers, Some((upper, work)), merged)?;
-    write(merged)?;
+    let staged = write(merged, Some(staging))?;
     mount.unmount()?;
+    for s in staged {
+        s.finish(merged, upper).map_err(Written::Copy)?;
+    }
     Ok(upper.clone())
 }
 
