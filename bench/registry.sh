@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Pull and push of debian:bookworm: hoist vs `docker pull/push` (a dockerd 20.10 of this script's
-# own), `podman pull` and `skopeo copy`, in one run. Every store (and the target registry's) sits
-# on one fresh ext4 on a loop device (see bench/lib.sh for why).
+# Pull and push of debian:bookworm and of the W1 image (../shared/bench/mkworkload.sh built by
+# hoist, in a registry of this script's own): hoist vs `docker pull/push` (a dockerd 20.10 of
+# this script's own), `podman pull` and `skopeo copy`, in one run. Every store (and the
+# registries') sits on one fresh ext4 on a loop device (see bench/lib.sh for why).
 #   cold pull: RUNS rounds, each tool in turn from an empty store (hoist: a fresh --root; docker:
 #              dockerd restarted on an empty data root; podman: `rmi -af`), medians;
 #   push:      to an empty registry (its storage wiped before each run), hyperfine medians;
 #   re-push:   hoist pushing an unchanged image again.
-# Prints a table and the ratios hoist/faster peer. Needs root and setup-peers.sh (the registry
+# Prints a table per image and the ratios hoist/faster peer. Needs root and setup-peers.sh (the registry
 # at 127.0.0.1:5000 with debian:bookworm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +23,12 @@ W=$(mktemp -d /tmp/hoist-bench.XXXX)
 FS=$W/fs
 BENCH_DOCKER_DATA=$FS/docker
 PORT=5055
+SRCPORT=5056
 P="podman --root $FS/podman --runroot $W/podman-run --storage-driver overlay"
 # Cleanup runs without errexit: a step that fails (nothing to unmount) must not skip the rest.
 cleanup() {
   set +e
-  [ -z "${REGPID:-}" ] || kill "$REGPID" 2>/dev/null
+  for p in "${REGPIDS[@]}"; do kill "$p" 2>/dev/null; done
   $P system reset -f >/dev/null 2>&1
   dockerd_stop
   bench_fs_done "$FS"
@@ -36,8 +38,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 bench_fs "$FS"
-mkdir -p "$W/reg" "$W/t"
-cat > "$W/reg/config.yml" <<YML
+mkdir -p "$W/t"
+REGPIDS=()
+registry() {   # registry PORT DIR: a docker-registry on 127.0.0.1:PORT storing in DIR
+  mkdir -p "$W/reg-$1"
+  cat > "$W/reg-$1/config.yml" <<YML
 version: 0.1
 log:
   level: error
@@ -45,17 +50,19 @@ log:
     disabled: true
 storage:
   filesystem:
-    rootdirectory: $FS/reg
+    rootdirectory: $2
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$PORT
+  addr: 127.0.0.1:$1
 YML
-docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
-REGPID=$!
-for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  docker-registry serve "$W/reg-$1/config.yml" >"$W/reg-$1/log" 2>&1 &
+  REGPIDS+=($!)
+  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$1/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+registry $PORT "$FS/reg"
+registry $SRCPORT "$FS/srcreg"
 dockerd_start
-DST=127.0.0.1:$PORT/bench/debian:bookworm
 
 # timed NAME CMD...: one timed run of CMD, appended to $W/t/NAME.
 timed() {
@@ -67,25 +74,36 @@ timed() {
   awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f\n", e - s}' >>"$W/t/$name"
   printf '  %-12s %8.3f s\n' "$name" "$(tail -1 "$W/t/$name")" >&2
 }
-for i in $(seq "$RUNS"); do
-  echo "pull round $i/$RUNS" >&2
-  rm -rf "$FS/hp"; sync
-  timed pull-hoist "$H" --root "$FS/hp" pull -q $SRC
-  dockerd_reset >/dev/null; sync
-  timed pull-docker $DOCKER pull -q $SRC
-  $P rmi -af >/dev/null 2>&1 || true; sync
-  timed pull-podman $P pull -q --tls-verify=false $SRC
-done
+# W1, built by hoist and pushed to the source registry.
+REG=127.0.0.1:5000 bash ../shared/bench/mkworkload.sh "$W/wl" >/dev/null
+"$H" --root "$FS/wb" build -q --network host -t 127.0.0.1:$SRCPORT/w1:bench "$W/wl/app" >/dev/null
+"$H" --root "$FS/wb" push -q 127.0.0.1:$SRCPORT/w1:bench >/dev/null
+rm -rf "$FS/wb"
 
-# Push: every tool has the image already; the registry is emptied before each run.
+# image NAME SRC: cold pulls in rounds, then pushes to the empty target registry and a re-push.
+image() {
+  local name=$1 src=$2 dst=127.0.0.1:$PORT/bench/$1:bench
+  for i in $(seq "$RUNS"); do
+    echo "$name pull round $i/$RUNS" >&2
+    rm -rf "$FS/hp"; sync
+    timed "pull-hoist-$name" "$H" --root "$FS/hp" pull -q "$src"
+    dockerd_reset >/dev/null; sync
+    timed "pull-docker-$name" $DOCKER pull -q "$src"
+    $P rmi -af >/dev/null 2>&1 || true; sync
+    timed "pull-podman-$name" $P pull -q --tls-verify=false "$src"
+  done
+  # Push: every tool has the image already; the target registry is emptied before each run.
+  $DOCKER tag "$src" "$dst"
+  local wipe="rm -rf $FS/reg/docker"
+  hf "push-hoist-$name"  --prepare "$wipe" "$H --root $FS/hp push -q $src $dst"
+  hf "push-docker-$name" --prepare "$wipe" "$DOCKER push -q $dst"
+  hf "push-skopeo-$name" --prepare "$wipe" "skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$src docker://$dst"
+  "$H" --root "$FS/hp" push -q "$src" "$dst" >/dev/null
+  hf "repush-hoist-$name" "$H --root $FS/hp push -q $src $dst"
+}
 hf() { hyperfine -N --style none --runs "$RUNS" --warmup 1 --export-json "$W/$1.json" "${@:2}" >/dev/null 2>&1 || hyperfine --style none --runs "$RUNS" --warmup 1 --export-json "$W/$1.json" "${@:2}" >/dev/null; }
-$DOCKER tag $SRC $DST
-WIPE="rm -rf $FS/reg/docker"
-hf push-hoist  --prepare "$WIPE" "$H --root $FS/hp push -q $SRC $DST"
-hf push-docker --prepare "$WIPE" "$DOCKER push -q $DST"
-hf push-skopeo --prepare "$WIPE" "skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$SRC docker://$DST"
-"$H" --root "$FS/hp" push -q $SRC $DST >/dev/null
-hf repush-hoist "$H --root $FS/hp push -q $SRC $DST"
+image debian $SRC
+image w1 127.0.0.1:$SRCPORT/w1:bench
 
 python3 - "$W" <<'PY'
 import json, sys, statistics
@@ -95,10 +113,12 @@ def med(n):
         return statistics.median(json.load(open(f"{w}/{n}.json"))["results"][0]["times"])
     except FileNotFoundError:
         return statistics.median(float(x) for x in open(f"{w}/t/{n}").read().split())
-h, d, p = med("pull-hoist"), med("pull-docker"), med("pull-podman")
-print(f"{'op':<8}{'hoist':>9}{'peer A':>16}{'peer B':>16}{'hoist/faster peer':>20}")
-print(f"{'pull':<8}{h:>8.3f}s{d:>9.3f}s dock{p:>9.3f}s podm{h/min(d,p):>19.2f}x")
-h, d, s = med("push-hoist"), med("push-docker"), med("push-skopeo")
-print(f"{'push':<8}{h:>8.3f}s{d:>9.3f}s dock{s:>9.3f}s skop{h/min(d,s):>19.2f}x")
-print(f"re-push (hoist, unchanged image): {med('repush-hoist'):.3f}s")
+print(f"{'op':<14}{'hoist':>9}{'peer A':>16}{'peer B':>16}{'hoist/faster peer':>20}")
+for name in ("debian", "w1"):
+    h, d, p = med(f"pull-hoist-{name}"), med(f"pull-docker-{name}"), med(f"pull-podman-{name}")
+    print(f"{'pull ' + name:<14}{h:>8.3f}s{d:>9.3f}s dock{p:>9.3f}s podm{h/min(d,p):>19.2f}x")
+    h, d, s = med(f"push-hoist-{name}"), med(f"push-docker-{name}"), med(f"push-skopeo-{name}")
+    print(f"{'push ' + name:<14}{h:>8.3f}s{d:>9.3f}s dock{s:>9.3f}s skop{h/min(d,s):>19.2f}x")
+    print(f"{'re-push ' + name:<14}{med(f'repush-hoist-{name}'):>8.3f}s")
+print("goals: pull <= 0.6x, push <= 0.8x the faster peer; re-push <= 0.1 s")
 PY
