@@ -563,7 +563,7 @@ fn fd_xattrs(fd: &File) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, rustix::io
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(rustix::io::Errno::RANGE) => {
-            let mut big = vec![0u8; rfs::flistxattr(fd, &mut [0u8; 0][..])?];
+            let mut big = vec![0u8; rfs::flistxattr_query(fd)?];
             let n = rfs::flistxattr(fd, &mut big[..])?;
             big.truncate(n);
             return fd_xattr_values(fd, &big);
@@ -581,7 +581,7 @@ fn fd_xattr_values(
     let mut out = Vec::new();
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let name = std::ffi::OsStr::from_bytes(name);
-        let mut value = vec![0u8; rfs::fgetxattr(fd, name, &mut [0u8; 0][..])?];
+        let mut value = vec![0u8; rfs::fgetxattr_query(fd, name)?];
         let n = rfs::fgetxattr(fd, name, &mut value[..])?;
         value.truncate(n);
         out.push((name.to_os_string(), value));
