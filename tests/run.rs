@@ -796,7 +796,15 @@ fn rootless_as_an_unprivileged_user() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let tarball = gnu_tar(&busybox_rootfs(t.path()), &t.path().join("rootfs.tar"));
+    let rootfs = busybox_rootfs(t.path());
+    // A directory its owner may not write (as /root in Fedora's images), with a file inside.
+    std::fs::write(rootfs.join("root/.profile"), "inside\n").unwrap();
+    std::fs::set_permissions(
+        rootfs.join("root"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o550),
+    )
+    .unwrap();
+    let tarball = gnu_tar(&rootfs, &t.path().join("rootfs.tar"));
     let home = t.path().join("home");
     std::fs::create_dir(&home).unwrap();
     rustix::fs::chown(
@@ -904,6 +912,40 @@ fn rootless_as_an_unprivileged_user() {
     let (code, _, err) = nobody(&["run", "--rm", "--read-only", "bb:rootless", "touch", "/x"]);
     assert_ne!(code, 0);
     assert!(err.contains("Read-only file system"), "{err}");
+    let (code, out, err) = nobody(&[
+        "run",
+        "--rm",
+        "bb:rootless",
+        "sh",
+        "-c",
+        "stat -c %a /root; cat /root/.profile",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "550\ninside\n"), "{err}");
+    // A read-only volume from a nosuid,nodev mount: the remount keeps those (locked) flags.
+    let vol = t.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        &vol,
+        "tmpfs",
+        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV,
+        Some(c"mode=0777"),
+    )
+    .unwrap();
+    std::fs::write(vol.join("f"), "vol\n").unwrap();
+    let spec = format!("{}:/vol:ro", vol.display());
+    let out = nobody(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "bb:rootless",
+        "sh",
+        "-c",
+        "cat /vol/f; touch /vol/g || echo ro",
+    ]);
+    let _ = rustix::mount::unmount(&vol, rustix::mount::UnmountFlags::DETACH);
+    assert_eq!((out.0, out.1.as_str()), (0, "vol\nro\n"), "{}", out.2);
 
     // A subordinate range gives the other ids; commit and export record the ids inside.
     let _subids = SubidFiles::grant("nobody", 400000, 65536);

@@ -467,6 +467,31 @@ fn mkdir_all_nofollow(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The `MS_*` flags of the mount at `target` that a bind remount must keep.
+fn kept_flags(target: &Path) -> u64 {
+    let Ok(st) = rustix::fs::statvfs(target) else {
+        return 0;
+    };
+    let f = st.f_flag;
+    let mut flags = 0;
+    for (st_flag, ms) in [
+        (rustix::fs::StatVfsMountFlags::NOSUID, libc::MS_NOSUID),
+        (rustix::fs::StatVfsMountFlags::NODEV, libc::MS_NODEV),
+        (rustix::fs::StatVfsMountFlags::NOEXEC, libc::MS_NOEXEC),
+        (rustix::fs::StatVfsMountFlags::NOATIME, libc::MS_NOATIME),
+        (
+            rustix::fs::StatVfsMountFlags::NODIRATIME,
+            libc::MS_NODIRATIME,
+        ),
+        (rustix::fs::StatVfsMountFlags::RELATIME, libc::MS_RELATIME),
+    ] {
+        if f.contains(st_flag) {
+            flags |= ms;
+        }
+    }
+    flags
+}
+
 impl Kernel for RealKernel {
     fn apply(&mut self, op: &Op) -> io::Result<()> {
         match op {
@@ -518,6 +543,14 @@ impl Kernel for RealKernel {
                     };
                 let s = std::ffi::CString::new(source).map_err(io::Error::other)?;
                 let t = cstr(target)?;
+                // A bind remount keeps the flags the mount has (nosuid, nodev, noexec, atime):
+                // in a user namespace they are locked and dropping one fails with EPERM, and
+                // outside one a read-only remount must not quietly allow setuid files.
+                let flags = &if *flags & libc::MS_REMOUNT != 0 && *flags & libc::MS_BIND != 0 {
+                    *flags | kept_flags(target)
+                } else {
+                    *flags
+                };
                 let ty = fstype
                     .as_deref()
                     .map(std::ffi::CString::new)

@@ -42,7 +42,7 @@ impl IdMaps {
     pub fn rootless() -> IdMaps {
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
-        let name = user_name(uid, Path::new("/etc/passwd"));
+        let name = user_name(uid);
         let mut maps = IdMaps {
             uids: vec![IdMap {
                 container: 0,
@@ -89,15 +89,21 @@ impl IdMaps {
     }
 }
 
-/// The name of user `uid` in a passwd file.
-fn user_name(uid: u32, passwd: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(passwd).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        f.next()?;
-        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-    })
+/// The name of user `uid` from the system's user database (NSS: `/etc/passwd`, LDAP, SSSD),
+/// as `newuidmap` looks it up.
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; zeroed is a valid value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives the use of pwd's strings.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r filled pw_name with a NUL-terminated string inside buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// The first `USER:START:COUNT` range of `/etc/subuid` (or subgid) text for the user, named

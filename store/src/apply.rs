@@ -98,6 +98,7 @@ fn apply_with_umask<R: Read>(
         root_owner: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
         rootless: rootless(),
+        restricted: Vec::new(),
     };
     let root_mode = match lowers.first() {
         Some(top) => a.copy_dir_meta(top, &a.root_fd, "/")?,
@@ -144,6 +145,8 @@ struct Applier<'a> {
     /// Without root: ownership is not applied (files stay the caller's), device nodes are
     /// skipped, opaque directories use [`USER_OPAQUE_XATTR`].
     rootless: bool,
+    /// Rootless: directories kept u+rwx while applying, with their real modes.
+    restricted: Vec<(Vec<Vec<u8>>, u32)>,
 }
 
 /// Metadata of an entry, with PAX overrides applied.
@@ -283,6 +286,8 @@ impl Applier<'_> {
         };
         match kind {
             tar::EntryType::Directory => {
+                let mut meta = meta;
+                meta.mode = self.writable_dir_mode(&comps, meta.mode);
                 let mut opaque = false;
                 let fresh = match existing {
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => false,
@@ -741,6 +746,7 @@ impl Applier<'_> {
             let fd = openat_dir(parent.as_fd(), name)
                 .map_err(|e| self.entry_err(raw, format!("open: {}", io::Error::from(e))))?;
             let mode = self.copy_dir_meta(&path, &fd, &join(comps))?;
+            self.writable_dir_mode(comps, mode);
             self.note_mode(comps, mode);
             let mt = Timespec {
                 tv_sec: m.mtime(),
@@ -761,8 +767,20 @@ impl Applier<'_> {
                 .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
         }
         let mode = m.mode() & 0o7777;
-        rfs::fchmod(fd, Mode::from_raw_mode(mode)).at("chmod", src)?;
+        let now = if self.rootless { mode | 0o700 } else { mode };
+        rfs::fchmod(fd, Mode::from_raw_mode(now)).at("chmod", src)?;
         Ok(mode)
+    }
+
+    /// The mode to give directory `comps` while applying: without root, an owner who cannot
+    /// write into or search its own directory (`/root` is 0550 in some images) could not fill
+    /// it, so it gets u+rwx until [`Self::finish`] sets `mode`.
+    fn writable_dir_mode(&mut self, comps: &[Vec<u8>], mode: u32) -> u32 {
+        if !self.rootless || mode & 0o700 == 0o700 {
+            return mode;
+        }
+        self.restricted.push((comps.to_vec(), mode));
+        mode | 0o700
     }
 
     fn lower_lookup(&self, comps: &[Vec<u8>]) -> Option<(PathBuf, std::fs::Metadata)> {
@@ -885,6 +903,27 @@ impl Applier<'_> {
             if open.len() == parent.len() {
                 let dir = open.last().map_or(self.root_fd.as_fd(), |fd| fd.as_fd());
                 let _ = rfs::utimensat(dir, cstr(name), &ts, AtFlags::SYMLINK_NOFOLLOW);
+            }
+        }
+        drop(open);
+        // Rootless: the real modes of directories kept writable, deepest first (a parent
+        // without u+x would stop the walk to its children). chmod leaves mtimes alone.
+        let mut restricted = std::mem::take(&mut self.restricted);
+        restricted.sort();
+        for (comps, mode) in restricted.iter().rev() {
+            let mut fd: Option<OwnedFd> = None;
+            for c in comps {
+                let dir = fd.as_ref().map_or(self.root_fd.as_fd(), |f| f.as_fd());
+                match openat_dir(dir, &cstr(c)) {
+                    Ok(next) => fd = Some(next),
+                    Err(_) => {
+                        fd = None;
+                        break;
+                    }
+                }
+            }
+            if let Some(fd) = fd {
+                rfs::fchmod(&fd, Mode::from_raw_mode(*mode)).at("chmod", join(comps))?;
             }
         }
         Ok(())

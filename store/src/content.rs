@@ -166,6 +166,11 @@ impl Blobs {
     pub fn ingest_dir(&self) -> &Path {
         &self.ingest
     }
+
+    /// Syncs the blobs directory: makes the renames of published [`Deferred`] blobs durable.
+    pub fn sync(&self) -> Result<()> {
+        sync_dir(&self.blobs)
+    }
 }
 
 /// An in-flight write into the blob store. Write to it, then [`Ingest::commit`]. Dropping it
@@ -228,6 +233,79 @@ impl Ingest {
     }
 }
 
+impl Ingest {
+    /// Like [`Ingest::commit`] without its fsync and rename: for a caller that syncs the whole
+    /// filesystem once (a build, before it records anything) and then publishes every blob it
+    /// wrote. The blob stays invisible until [`Deferred::publish`], so a crash in between leaves
+    /// only a temp file, never a blob whose content is not on disk. `None` when the store has
+    /// the blob already.
+    pub fn commit_deferred(mut self) -> Result<(Digest, u64, Option<Deferred>)> {
+        let writer = self.writer.take().expect("commit runs once");
+        let (digest, size, buf) = writer.finish();
+        let file = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at("write", &self.tmp)?;
+        drop(file);
+        if let Some(expected) = self.expected.size
+            && expected != size
+        {
+            return Err(StoreError::SizeMismatch {
+                what: self.what.clone(),
+                expected,
+                actual: size,
+            });
+        }
+        if let Some(expected) = &self.expected.digest
+            && expected != &digest
+        {
+            return Err(StoreError::DigestMismatch {
+                what: self.what.clone(),
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+        let dest = self.blobs.join(digest.hex());
+        if dest.is_file() {
+            return Ok((digest, size, None));
+        }
+        // The temp file now belongs to the Deferred (this Ingest's drop removes nothing).
+        let tmp = std::mem::take(&mut self.tmp);
+        Ok((digest, size, Some(Deferred { tmp, dest })))
+    }
+}
+
+/// A verified blob waiting to be published (see [`Ingest::commit_deferred`]). Dropped
+/// unpublished, its temp file is removed.
+#[must_use = "a deferred blob is removed unless published"]
+#[derive(Debug)]
+pub struct Deferred {
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl Deferred {
+    /// Makes the blob visible by renaming it into place. Its data must be on disk already: the
+    /// caller has run `syncfs` on the store's filesystem since the blob was written. The blobs
+    /// directory itself is synced by [`Blobs::sync`], once after a batch.
+    pub fn publish(mut self) -> Result<()> {
+        let tmp = std::mem::take(&mut self.tmp);
+        if self.dest.is_file() {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(());
+        }
+        std::fs::rename(&tmp, &self.dest).at("rename", &self.dest)
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.writer.as_mut().expect("not committed").write(buf)
@@ -242,7 +320,10 @@ impl Write for Ingest {
 
 impl Drop for Ingest {
     fn drop(&mut self) {
-        // After a successful commit the temp file was renamed away and this is a no-op.
-        let _ = std::fs::remove_file(&self.tmp);
+        // After a successful commit the temp file was renamed away (or handed to a Deferred)
+        // and this is a no-op.
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use oci::{Digest, ImageConfig, MediaType, Reference};
 
-pub use content::{Blobs, Expected, Ingest};
+pub use content::{Blobs, Deferred, Expected, Ingest};
 pub use error::{Result, StoreError};
 pub use image::{Image, Manifest};
 pub use index::{Descriptor, Index, IndexFile};
@@ -64,6 +64,13 @@ impl Store {
     /// Opens (creating when needed) the store at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
+        // A rootless store holds setuid files owned by its user: only that user may reach them
+        // (podman's storage is 0700 too).
+        if apply::rootless() && !root.exists() {
+            std::fs::create_dir_all(&root).at("create directory", &root)?;
+            std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .at("chmod", &root)?;
+        }
         for sub in [
             "blobs/sha256",
             "ingest",

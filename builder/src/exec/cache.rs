@@ -71,6 +71,8 @@ impl Key {
 pub struct Records {
     dir: PathBuf,
     pending: std::sync::Mutex<Vec<(Key, Digest)>>,
+    /// Layer blobs written by this build, published by [`Records::flush`].
+    blobs: std::sync::Mutex<Vec<store::Deferred>>,
 }
 
 impl Records {
@@ -79,6 +81,7 @@ impl Records {
         Self {
             dir: store_root.join("cache"),
             pending: std::sync::Mutex::new(Vec::new()),
+            blobs: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -100,13 +103,25 @@ impl Records {
         self.lock().push((key.clone(), manifest.clone()));
     }
 
-    /// Syncs the store's filesystem once, then writes the records made so far (temp file +
-    /// rename each).
-    pub fn flush(&self, store_root: &Path) -> store::Result<()> {
+    /// Holds a layer blob of this build until [`Records::flush`] publishes it: one `syncfs`
+    /// then makes every layer durable, instead of an fsync each while the build waits.
+    pub fn defer(&self, blob: store::Deferred) {
+        self.blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(blob);
+    }
+
+    /// Syncs the store's filesystem once, publishes the deferred layer blobs (and syncs the
+    /// blobs directory), then writes the records made so far (temp file + rename each): a
+    /// record never names anything that is not on disk.
+    pub fn flush(&self, store: &store::Store) -> store::Result<()> {
         let pending = std::mem::take(&mut *self.lock());
-        if pending.is_empty() {
+        let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() && blobs.is_empty() {
             return Ok(());
         }
+        let store_root = store.root();
         let root = std::fs::File::open(store_root).map_err(|source| store::StoreError::Io {
             op: "open",
             path: store_root.to_path_buf(),
@@ -117,6 +132,12 @@ impl Records {
             path: store_root.to_path_buf(),
             source: e.into(),
         })?;
+        if !blobs.is_empty() {
+            for blob in blobs {
+                blob.publish()?;
+            }
+            store.blobs().sync()?;
+        }
         for (key, manifest) in pending {
             store::fsutil::write_atomic(&self.path(&key), manifest.to_string().as_bytes())?;
         }

@@ -351,7 +351,7 @@ pub fn build(
     // The memo is only an accelerator: a failure to save it costs the next build some reads.
     let _ = b.memo.save(&b.records.memo_path());
     // Steps that succeeded are cached even when a later one failed.
-    let flushed = b.records.flush(store.root());
+    let flushed = b.records.flush(store);
     let built = result?;
     flushed?;
     Ok(built)
@@ -988,7 +988,11 @@ impl Build<'_> {
                 .and_then(|e| u64::try_from(e).ok());
             let ingest = store::flatten::write_diff(upper, ingest, clamp, None)
                 .at("write a layer of", upper)?;
-            let (diff_id, size) = ingest.commit()?;
+            // Published (and made durable by one syncfs) when the build records its steps.
+            let (diff_id, size, blob) = ingest.commit_deferred()?;
+            if let Some(blob) = blob {
+                self.records.defer(blob);
+            }
             state.config.rootfs.diff_ids.push(diff_id.clone());
             let chain = store::image::chain_ids(&state.config.rootfs.diff_ids)
                 .pop()

@@ -487,6 +487,9 @@ impl Build<'_> {
             created_by,
             |_, state, scratch, _| {
                 write_layer(state, scratch, |root, staging| {
+                    // Staged contents land after everything written through the overlay: only
+                    // a lone part keeps the order of writes.
+                    let staging = staging.filter(|_| parts.len() == 1);
                     let mut staged = Vec::new();
                     for (src, req, sel) in &parts {
                         let (_, s) =
