@@ -110,7 +110,14 @@ COPY --chmod=0755 <<EOF1 <<EOF2 /scripts/\n\
 echo one\n\
 EOF1\n\
 two\n\
-EOF2\n";
+EOF2\n\
+COPY conf/ <<APPINI /etc/app/\n\
+from-heredoc\n\
+APPINI\n";
+    // A directory and a heredoc into one new destination: the later source wins.
+    std::fs::create_dir_all(ctx.join("conf")).unwrap();
+    std::fs::write(ctx.join("conf/APPINI"), "from-dir\n").unwrap();
+    std::fs::write(ctx.join("conf/other"), "other\n").unwrap();
     let id = build_ok(&root, &ctx, df, &["-t", "here:1"]);
     let fs = export(&root, "here:1", t.path());
     assert_eq!(read(fs.join("plain")), "hello world\nsecond line\n");
@@ -124,6 +131,8 @@ EOF2\n";
     assert_eq!(read(fs.join("etc/literal.conf")), "name=${NAME}\n");
     assert_eq!(read(fs.join("scripts/EOF1")), "#!/bin/sh\necho one\n");
     assert_eq!(read(fs.join("scripts/EOF2")), "two\n");
+    assert_eq!(read(fs.join("etc/app/APPINI")), "from-heredoc\n");
+    assert_eq!(read(fs.join("etc/app/other")), "other\n");
     let m = std::fs::metadata(fs.join("scripts/EOF1")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o755);
     let m = std::fs::metadata(fs.join("etc/literal.conf")).unwrap();
