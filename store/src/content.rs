@@ -197,31 +197,7 @@ impl Ingest {
 
     /// Verifies size and digest, then makes the blob visible. Returns its digest and size.
     pub fn commit(mut self) -> Result<(Digest, u64)> {
-        let writer = self.writer.take().expect("commit runs once");
-        let (digest, size, buf) = writer.finish();
-        let file = buf
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .at("write", &self.tmp)?;
-        if let Some(expected) = self.expected.size
-            && expected != size
-        {
-            return Err(StoreError::SizeMismatch {
-                what: self.what.clone(),
-                expected,
-                actual: size,
-            });
-        }
-        if let Some(expected) = &self.expected.digest
-            && expected != &digest
-        {
-            return Err(StoreError::DigestMismatch {
-                what: self.what.clone(),
-                expected: expected.clone(),
-                actual: digest,
-            });
-        }
-        let dest = self.blobs.join(digest.hex());
+        let (digest, size, file, dest) = self.finish()?;
         if dest.is_file() {
             return Ok((digest, size));
         }
@@ -231,22 +207,32 @@ impl Ingest {
         sync_dir(&self.blobs)?;
         Ok((digest, size))
     }
-}
 
-impl Ingest {
     /// Like [`Ingest::commit`] without its fsync and rename: for a caller that syncs the whole
     /// filesystem once (a build, before it records anything) and then publishes every blob it
     /// wrote. The blob stays invisible until [`Deferred::publish`], so a crash in between leaves
     /// only a temp file, never a blob whose content is not on disk. `None` when the store has
     /// the blob already.
     pub fn commit_deferred(mut self) -> Result<(Digest, u64, Option<Deferred>)> {
+        let (digest, size, file, dest) = self.finish()?;
+        drop(file);
+        if dest.is_file() {
+            return Ok((digest, size, None));
+        }
+        // The temp file now belongs to the Deferred (this Ingest's drop removes nothing).
+        let tmp = std::mem::take(&mut self.tmp);
+        Ok((digest, size, Some(Deferred { tmp, dest })))
+    }
+
+    /// Flushes the bytes and checks them against what was expected: (digest, size, the temp
+    /// file, the blob's final path).
+    fn finish(&mut self) -> Result<(Digest, u64, File, PathBuf)> {
         let writer = self.writer.take().expect("commit runs once");
         let (digest, size, buf) = writer.finish();
         let file = buf
             .into_inner()
             .map_err(|e| e.into_error())
             .at("write", &self.tmp)?;
-        drop(file);
         if let Some(expected) = self.expected.size
             && expected != size
         {
@@ -266,12 +252,7 @@ impl Ingest {
             });
         }
         let dest = self.blobs.join(digest.hex());
-        if dest.is_file() {
-            return Ok((digest, size, None));
-        }
-        // The temp file now belongs to the Deferred (this Ingest's drop removes nothing).
-        let tmp = std::mem::take(&mut self.tmp);
-        Ok((digest, size, Some(Deferred { tmp, dest })))
+        Ok((digest, size, file, dest))
     }
 }
 
