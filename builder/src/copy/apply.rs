@@ -440,7 +440,7 @@ impl Writer<'_> {
         rfs::fchmod(&output, Mode::from_raw_mode(self.sel.mode(st))).at("chmod", target)?;
         rfs::futimens(&output, &timestamps(st.atime, st.mtime)).at("set times of", target)?;
         // Like BuildKit, attributes the destination refuses are skipped.
-        for (name, value) in fd_xattrs(&input).at("list xattrs of", src)? {
+        for (name, value) in xattrs(src)? {
             let _ = rfs::fsetxattr(&output, &name, &value, rfs::XattrFlags::empty());
         }
         Ok(bytes)
@@ -553,39 +553,4 @@ pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<()
         AtFlags::SYMLINK_NOFOLLOW,
     )
     .at("set times of", path)
-}
-
-/// The extended attributes of an open file (none where the filesystem has none).
-fn fd_xattrs(fd: &File) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, rustix::io::Errno> {
-    let mut list = [0u8; 4096];
-    let len = match rfs::flistxattr(fd, &mut list[..]) {
-        Ok(0) => return Ok(Vec::new()),
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
-        Err(rustix::io::Errno::RANGE) => {
-            let mut big = vec![0u8; rfs::flistxattr_query(fd)?];
-            let n = rfs::flistxattr(fd, &mut big[..])?;
-            big.truncate(n);
-            return fd_xattr_values(fd, &big);
-        }
-        Err(e) => return Err(e),
-    };
-    fd_xattr_values(fd, &list[..len])
-}
-
-fn fd_xattr_values(
-    fd: &File,
-    names: &[u8],
-) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, rustix::io::Errno> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = Vec::new();
-    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = std::ffi::OsStr::from_bytes(name);
-        let mut value = vec![0u8; rfs::fgetxattr_query(fd, name)?];
-        let n = rfs::fgetxattr(fd, name, &mut value[..])?;
-        value.truncate(n);
-        out.push((name.to_os_string(), value));
-    }
-    out.sort();
-    Ok(out)
 }
