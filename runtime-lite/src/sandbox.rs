@@ -181,22 +181,10 @@ fn helper() -> io::Result<i32> {
         return crate::oci::delegate(&oci, &spec.name, runtime, bundle);
     }
     let linux = oci.linux().as_ref();
-    let userns = linux.and_then(|l| l.uid_mappings().as_ref().zip(l.gid_mappings().as_ref()));
-    if let Some((uids, gids)) = userns {
+    let userns = crate::userns::IdMaps::of(&oci);
+    if let Some(maps) = &userns {
         // First, so that the other namespaces belong to it and we hold every capability there.
-        let maps = |m: &Vec<oci_spec::runtime::LinuxIdMapping>| -> Vec<crate::userns::IdMap> {
-            m.iter()
-                .map(|m| crate::userns::IdMap {
-                    container: m.container_id(),
-                    host: m.host_id(),
-                    size: m.size(),
-                })
-                .collect()
-        };
-        crate::userns::enter(&crate::userns::IdMaps {
-            uids: maps(uids),
-            gids: maps(gids),
-        })?;
+        crate::userns::enter(maps)?;
     }
     // The mount namespace is the child's own (unshared after fork): pivot_root must not move
     // the helper's root, which still has to reach the host's cgroup filesystem afterwards.
@@ -488,15 +476,11 @@ fn child(spec: &Spec, oci: &OciSpec, tty: Option<std::os::fd::RawFd>) -> Result<
     setup("capability bounding set", caps.apply_bounding())?;
     let user = p.user();
     let mut groups = user.additional_gids().clone().unwrap_or_default();
-    let gid_maps = oci.linux().as_ref().and_then(|l| l.gid_mappings().as_ref());
-    let uid_maps = oci.linux().as_ref().and_then(|l| l.uid_mappings().as_ref());
-    let mapped = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
-        maps.is_none_or(|m| {
-            m.iter().any(|m| {
-                id >= m.container_id()
-                    && u64::from(id) < u64::from(m.container_id()) + u64::from(m.size())
-            })
-        })
+    let userns = crate::userns::IdMaps::of(oci);
+    let gid_maps = userns.as_ref().map(|m| m.gids.as_slice());
+    let uid_maps = userns.as_ref().map(|m| m.uids.as_slice());
+    let mapped = |maps: Option<&[crate::userns::IdMap]>, id: u32| {
+        maps.is_none_or(|m| crate::userns::is_mapped(m, id))
     };
     // In a user namespace only mapped groups exist, and a rootless one whose own map we wrote
     // may not call setgroups at all.

@@ -79,6 +79,24 @@ impl IdMaps {
         maps
     }
 
+    /// The maps of an OCI runtime config's `linux.uidMappings`/`gidMappings`, when it has both.
+    pub fn of(oci: &oci_spec::runtime::Spec) -> Option<IdMaps> {
+        let linux = oci.linux().as_ref()?;
+        let maps = |m: &Vec<oci_spec::runtime::LinuxIdMapping>| -> Vec<IdMap> {
+            m.iter()
+                .map(|m| IdMap {
+                    container: m.container_id(),
+                    host: m.host_id(),
+                    size: m.size(),
+                })
+                .collect()
+        };
+        Some(IdMaps {
+            uids: maps(linux.uid_mappings().as_ref()?),
+            gids: maps(linux.gid_mappings().as_ref()?),
+        })
+    }
+
     /// True when these maps are just the caller's own ids, which it may write itself.
     fn own_ids_only(&self) -> bool {
         let own = |maps: &[IdMap], id: u32| {
