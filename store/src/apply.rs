@@ -362,16 +362,8 @@ impl Applier<'_> {
                 let target = CString::new(target)
                     .map_err(|_| self.entry_err(&raw, "symlink target contains a NUL byte"))?;
                 rfs::symlinkat(&target, &pfd, &cname).map_err(|e| ioerr(self, "symlink", e))?;
-                let root_owned = self.owner_is_root(parent) && meta.uid == 0 && meta.gid == 0;
-                if !(self.rootless || root_owned) {
-                    rfs::chownat(
-                        &pfd,
-                        &cname,
-                        Some(uid(meta.uid)),
-                        Some(gid(meta.gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.privilege_err(&raw, "chown", e))?;
+                if !(self.owner_is_root(parent) && meta.uid == 0 && meta.gid == 0) {
+                    self.lchown_at(&pfd, &cname, &meta, &raw)?;
                 }
                 let ts = Timestamps {
                     last_access: meta.mtime,
@@ -455,16 +447,7 @@ impl Applier<'_> {
                 }
                 rfs::mknodat(&pfd, &cname, ft, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| self.privilege_err(&raw, "creating a device node", e))?;
-                if !self.rootless {
-                    rfs::chownat(
-                        &pfd,
-                        &cname,
-                        Some(uid(meta.uid)),
-                        Some(gid(meta.gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.privilege_err(&raw, "chown", e))?;
-                }
+                self.lchown_at(&pfd, &cname, &meta, &raw)?;
                 rfs::chmodat(
                     &pfd,
                     &cname,
@@ -681,6 +664,21 @@ impl Applier<'_> {
     /// root and `parent` does not hand down its group.
     fn owner_is_root(&self, parent: &[Vec<u8>]) -> bool {
         self.root_owner && !self.setgid.contains(parent)
+    }
+
+    /// Gives `name` in `dir` (not following a symlink) the entry's owner; nothing rootless.
+    fn lchown_at(&self, dir: &OwnedFd, name: &CStr, m: &Meta, raw: &[u8]) -> Result<()> {
+        if self.rootless {
+            return Ok(());
+        }
+        rfs::chownat(
+            dir,
+            name,
+            Some(uid(m.uid)),
+            Some(gid(m.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.privilege_err(raw, "chown", e))
     }
 
     /// The opaque-directory xattr this store uses.
