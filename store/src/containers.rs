@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::{remove_all, write_atomic};
+use crate::fsutil::write_atomic;
 
 /// The state of a container.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,11 +121,6 @@ impl Containers {
             [] => Err(StoreError::ContainerNotFound(what.to_string())),
             _ => Err(StoreError::AmbiguousId(what.to_string())),
         }
-    }
-
-    /// Removes a container's directory.
-    pub fn remove(&self, id: &str) -> Result<()> {
-        remove_all(&self.dir(id))
     }
 }
 
