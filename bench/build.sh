@@ -61,9 +61,7 @@ cleanup() {
   set +e
   $B rm -a >/dev/null 2>&1
   $B rmi -af >/dev/null 2>&1
-  dockerd_stop
-  bench_fs_done "$FS"
-  rm -rf "$W"
+  bench_done
   return 0
 }
 trap cleanup EXIT

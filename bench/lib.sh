@@ -26,6 +26,14 @@ bench_fs_done() {
   rm -f "$dir.img"
 }
 
+# bench_done: the end of a benchmark's cleanup: stops the private dockerd, unmounts and deletes
+# the filesystem at $FS and the work dir $W.
+bench_done() {
+  dockerd_stop
+  bench_fs_done "$FS"
+  rm -rf "$W"
+}
+
 # The private dockerd: its socket and runtime state under $BENCH_DOCKER_RUN (a short path: unix
 # socket paths are limited to 107 bytes), its data root at $BENCH_DOCKER_DATA.
 BENCH_DOCKER_RUN=${BENCH_DOCKER_RUN:-/tmp/hoist-bench-dockerd}

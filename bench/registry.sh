@@ -30,9 +30,7 @@ cleanup() {
   set +e
   for p in "${REGPIDS[@]}"; do kill "$p" 2>/dev/null; done
   $P system reset -f >/dev/null 2>&1
-  dockerd_stop
-  bench_fs_done "$FS"
-  rm -rf "$W"
+  bench_done
   return 0
 }
 trap cleanup EXIT
