@@ -471,6 +471,103 @@ fn htpasswd_basic_auth_login_push_pull_logout() {
         None,
     );
     assert!(!out.status.success(), "pull after logout succeeded");
+
+    credential_helpers_from_the_docker_config(&fx, &auth, &reg.addr, &target);
+}
+
+const HELPER: &str = r#"#!/bin/sh
+[ "$1" = get ] || { echo "unexpected arguments: $*"; exit 3; }
+url=$(cat)
+case "$HOIST_TEST_HELPER:$url" in
+  ok:$HOIST_TEST_REGISTRY) printf '{"ServerURL":"%s","Username":"alice","Secret":"s3cret-pw"}\n' "$url" ;;
+  fail:*) echo 'keychain is locked' >&2; echo 'sekrit-detail' >&2; exit 1 ;;
+  broken:*) echo 'not json sekrit' ;;
+  *) echo 'credentials not found in native keychain'; exit 1 ;;
+esac
+"#;
+
+/// After logout the auth file has nothing for the registry; docker's config.json names a
+/// `credHelpers` helper that has nothing either, an empty `auths` placeholder, and a
+/// `credsStore` that has the password: hoist goes on to the store (run through the
+/// docker_credential crate). Helper failures are reported by their first line only.
+fn credential_helpers_from_the_docker_config(
+    fx: &Fixture,
+    auth: &Path,
+    registry: &str,
+    target: &str,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = fx.dir().join("helpers");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, script) in [
+        ("docker-credential-hoisttest", HELPER.to_owned()),
+        (
+            "docker-credential-hoistnone",
+            "#!/bin/sh\ncat >/dev/null\necho 'credentials not found in native keychain'\nexit 1\n"
+                .to_owned(),
+        ),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let docker = auth.with_extension("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let config = serde_json::json!({
+        "auths": { registry: {} },
+        "credHelpers": { registry: "hoistnone" },
+        "credsStore": "hoisttest",
+    });
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let with_helpers =
+        std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))
+            .unwrap();
+    let pull = |mode: &str, path: &std::ffi::OsStr, store: &str| {
+        let mut c = hoist_cmd(&fx.dir().join(store), auth);
+        c.env("PATH", path)
+            .env("HOIST_TEST_HELPER", mode)
+            .env("HOIST_TEST_REGISTRY", registry)
+            .args(["pull", "-q", target]);
+        output(c, None)
+    };
+
+    let out = pull("ok", &with_helpers, "store-helper");
+    assert_ok(&out, "pull with credentials from the credsStore helper");
+    assert_same_tree(
+        "pulled with helper credentials",
+        &fx.tree,
+        &export_tree(&fx.dir().join("store-helper"), target, fx.dir()),
+    );
+
+    let out = pull("fail", &with_helpers, "store-fail");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "credential helper docker-credential-hoisttest failed for {registry}: keychain is locked"
+        )) && err.contains("401"),
+        "{err}"
+    );
+    assert!(!err.contains("sekrit"), "helper output leaked: {err}");
+
+    let out = pull("broken", &with_helpers, "store-broken");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("docker-credential-hoisttest returned a malformed response"),
+        "{err}"
+    );
+    assert!(!err.contains("sekrit"), "helper output leaked: {err}");
+
+    // Without the directory on PATH the first helper asked is missing.
+    let out = pull("ok", &path, "store-nopath");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("credential helper docker-credential-hoistnone not found"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -23,19 +23,21 @@
 //! a key for the whole registry; such keys are considered only by
 //! [`AuthFiles::find`] with a repository.
 //!
-//! The `docker_credential` crate is not used: it cannot run a helper on its own (only as part of
-//! its own config lookup, whose order differs), cannot be pointed at a helper directory or
-//! faked in tests, and its helper error carries the helper's raw output.
+//! The `docker_credential` crate decodes the entries and runs the helpers. It is handed one
+//! reduced config per question (the one entry or helper that applies), because its own lookup
+//! reads a single file, matches `credHelpers` keys only as written, does not know podman's
+//! per-namespace keys and stops at a helper that has no credentials; hoist does that part.
+//! Its errors are reworded so that no helper output beyond one line reaches a message.
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+use docker_credential::{CredentialRetrievalError, DockerCredential};
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::{DecodePaddingMode, general_purpose};
+use base64::engine::general_purpose::{self, STANDARD};
 use serde_json::{Map, Value};
 
 use super::{
@@ -157,54 +159,17 @@ impl CredentialHelper for NoHelpers {
     }
 }
 
-/// Runs `docker-credential-<name> get` with the server URL on stdin and reads
-/// `{"ServerURL", "Username", "Secret"}` from stdout (docker-credential-helpers' protocol). The
-/// program is looked up in the configured directories first, then on `PATH`; the directories
-/// are put in front of the child's `PATH` only, so the calling process's environment is never
-/// changed.
-#[derive(Debug, Clone, Default)]
-pub struct ProcessHelpers {
-    dirs: Vec<PathBuf>,
-}
+/// Runs `docker-credential-<name> get` from `PATH` through the `docker_credential` crate
+/// (docker-credential-helpers' protocol: the server URL on stdin, `{"ServerURL", "Username",
+/// "Secret"}` on stdout). Its errors are reworded: "credentials not found" is no error, and a
+/// failure shows only the first line of the helper's output, never all of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessHelpers;
 
 impl ProcessHelpers {
     /// Helpers found on `PATH`.
     pub fn new() -> ProcessHelpers {
-        ProcessHelpers::default()
-    }
-
-    /// Helpers found in `dirs` first, then on `PATH`.
-    pub fn with_dirs<I, P>(dirs: I) -> ProcessHelpers
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<PathBuf>,
-    {
-        ProcessHelpers {
-            dirs: dirs.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    fn command(&self, program: &str) -> Result<Command, AuthError> {
-        let mut cmd = Command::new(program);
-        cmd.arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if !self.dirs.is_empty() {
-            let inherited = std::env::var_os("PATH").unwrap_or_default();
-            let dirs = self
-                .dirs
-                .iter()
-                .cloned()
-                .chain(std::env::split_paths(&inherited));
-            let path = std::env::join_paths(dirs).map_err(|e| AuthError::HelperIo {
-                helper: program.to_owned(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, e),
-            })?;
-            // With PATH set on the command, std searches the child's PATH for the program.
-            cmd.env("PATH", path);
-        }
-        Ok(cmd)
+        ProcessHelpers
     }
 }
 
@@ -217,11 +182,20 @@ fn valid_helper_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// Whether an executable file `program` is in one of `PATH`'s directories.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// The first line of a helper's error output, shortened and stripped of control characters.
-fn helper_message(stdout: &[u8], stderr: &[u8]) -> String {
+fn helper_message(stdout: &str, stderr: &str) -> String {
     let text = [stdout, stderr]
         .into_iter()
-        .map(String::from_utf8_lossy)
         .find(|s| !s.trim().is_empty())
         .unwrap_or_default();
     let line = text.trim().lines().next().unwrap_or_default();
@@ -236,6 +210,28 @@ fn helper_message(stdout: &[u8], stderr: &[u8]) -> String {
     msg
 }
 
+/// The crate's credential as ours; `None` when the secret is empty (docker's "no credentials").
+fn from_docker_credential(credential: DockerCredential) -> Option<Credentials> {
+    match credential {
+        DockerCredential::IdentityToken(token) if token.is_empty() => None,
+        DockerCredential::IdentityToken(token) => Some(Credentials::IdentityToken(token)),
+        DockerCredential::UsernamePassword(_, password) if password.is_empty() => None,
+        DockerCredential::UsernamePassword(username, password) => {
+            Some(Credentials::Basic { username, password })
+        }
+    }
+}
+
+/// Asks the `docker_credential` crate for the credentials of `server` in `config`, a config
+/// holding only what applies to `server` (so that the crate's own order and key matching
+/// cannot pick anything else).
+fn crate_lookup(
+    config: &Value,
+    server: &str,
+) -> Result<DockerCredential, CredentialRetrievalError> {
+    docker_credential::get_credential_from_reader(config.to_string().as_bytes(), server)
+}
+
 impl CredentialHelper for ProcessHelpers {
     fn get(&self, helper: &str, server_url: &str) -> Result<Option<Credentials>, AuthError> {
         if !valid_helper_name(helper) {
@@ -244,64 +240,48 @@ impl CredentialHelper for ProcessHelpers {
             });
         }
         let program = format!("docker-credential-{helper}");
-        let io_err = |source| AuthError::HelperIo {
-            helper: program.clone(),
-            source,
-        };
-        let mut child = {
-            let mut attempts = 0;
-            loop {
-                match self.command(&program)?.spawn() {
-                    Ok(child) => break child,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Err(AuthError::HelperNotFound { helper: program });
+        if !on_path(&program) {
+            return Err(AuthError::HelperNotFound { helper: program });
+        }
+        let config = serde_json::json!({ "credHelpers": { server_url: helper } });
+        let mut attempts = 0;
+        loop {
+            return match crate_lookup(&config, server_url) {
+                Ok(credential) => Ok(from_docker_credential(credential)),
+                Err(CredentialRetrievalError::HelperFailure { stdout, stderr, .. }) => {
+                    let message = helper_message(&stdout, &stderr);
+                    if message
+                        .to_ascii_lowercase()
+                        .contains("credentials not found")
+                    {
+                        return Ok(None);
                     }
-                    // A script just written (by a test, or a package update) can be briefly
-                    // held open for writing by a concurrently forked process.
-                    Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
-                        attempts += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(25));
-                    }
-                    Err(e) => return Err(io_err(e)),
+                    Err(AuthError::HelperFailed {
+                        helper: program,
+                        registry: server_url.to_owned(),
+                        message,
+                    })
                 }
-            }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            match stdin.write_all(server_url.as_bytes()) {
-                // A helper may exit without reading its input; its status tells.
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => return Err(io_err(e)),
-            }
+                Err(CredentialRetrievalError::MalformedHelperResponse) => {
+                    Err(AuthError::HelperResponse {
+                        helper: program,
+                        registry: server_url.to_owned(),
+                    })
+                }
+                // Starting it failed, or it closed its input early. A script just written (by
+                // a test, or a package update) can be briefly held open for writing by a
+                // concurrently forked process (ETXTBSY); helpers' `get` is safe to repeat.
+                Err(CredentialRetrievalError::HelperCommunicationError) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                    continue;
+                }
+                Err(e) => Err(AuthError::HelperIo {
+                    helper: program,
+                    source: io::Error::other(e.to_string()),
+                }),
+            };
         }
-        let output = child.wait_with_output().map_err(io_err)?;
-        if !output.status.success() {
-            let message = helper_message(&output.stdout, &output.stderr);
-            if message
-                .to_ascii_lowercase()
-                .contains("credentials not found")
-            {
-                return Ok(None);
-            }
-            return Err(AuthError::HelperFailed {
-                helper: program,
-                registry: server_url.to_owned(),
-                message,
-            });
-        }
-        let malformed = || AuthError::HelperResponse {
-            helper: program.clone(),
-            registry: server_url.to_owned(),
-        };
-        let json: Value = serde_json::from_slice(&output.stdout).map_err(|_| malformed())?;
-        let field = |name: &str| json.get(name).and_then(Value::as_str);
-        let username = field("Username").unwrap_or_default();
-        let secret = field("Secret").ok_or_else(malformed)?;
-        Ok(match (username, secret) {
-            (_, "") => None,
-            ("<token>", token) => Some(Credentials::IdentityToken(token.to_owned())),
-            (user, password) => Some(Credentials::basic(user, password)),
-        })
     }
 }
 
@@ -530,7 +510,9 @@ fn find_in_file(
     Ok(None)
 }
 
-/// The credentials an `auths` entry holds, if any.
+/// The credentials an `auths` entry holds, if any, decoded by the `docker_credential` crate.
+/// As docker reads the entry: `identitytoken` wins, then `auth` (which supersedes `username`
+/// and `password`, so a stale pair beside it is ignored), then `username` and `password`.
 fn entry_credentials(
     path: &Path,
     key: &str,
@@ -540,30 +522,33 @@ fn entry_credentials(
         entry
             .get(name)
             .and_then(Value::as_str)
+            .map(str::trim)
             .filter(|s| !s.is_empty())
     };
-    if let Some(token) = field("identitytoken") {
-        return Ok(Some(Credentials::IdentityToken(token.to_owned())));
-    }
-    if let Some(auth) = field("auth") {
-        let invalid = || AuthError::InvalidAuthEntry {
+    let reduced = if let Some(token) = field("identitytoken") {
+        serde_json::json!({ "identitytoken": token })
+    } else if let Some(auth) = field("auth") {
+        serde_json::json!({ "auth": auth })
+    } else if let (Some(username), Some(password)) = (field("username"), field("password")) {
+        serde_json::json!({ "username": username, "password": password })
+    } else {
+        return Ok(None);
+    };
+    let config = serde_json::json!({ "auths": { key: reduced } });
+    match crate_lookup(&config, key) {
+        Ok(credential) => Ok(from_docker_credential(credential)),
+        Err(_) => Err(AuthError::InvalidAuthEntry {
             path: path.to_owned(),
             registry: key.to_owned(),
-        };
-        let (username, password) = decode_auth(auth).ok_or_else(invalid)?;
-        if username.is_empty() && password.is_empty() {
-            return Ok(None);
-        }
-        return Ok(Some(Credentials::Basic { username, password }));
+        }),
     }
-    if let (Some(username), Some(password)) = (field("username"), field("password")) {
-        return Ok(Some(Credentials::basic(username, password)));
-    }
-    Ok(None)
 }
 
 /// Decodes an `auth` field: base64 (padding optional) of `user:password`.
+#[cfg(test)]
 pub(super) fn decode_auth(auth: &str) -> Option<(String, String)> {
+    use base64::engine::DecodePaddingMode;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     let engine = GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
@@ -583,7 +568,6 @@ pub(super) fn encode_auth(username: &str, password: &str) -> String {
 mod tests {
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
 
@@ -844,13 +828,15 @@ mod tests {
                 "emptyauth.example":{{"auth":"{}"}},
                 "weird.example":{{"auth":42,"username":["x"]}},
                 "bad.example":{{"auth":"!!!not-base64-sekrit"}},
-                "nocolon.example":{{"auth":"{}"}}
+                "nocolon.example":{{"auth":"{}"}},
+                "stale.example":{{"auth":"{}","username":"old","password":"older"}}
             }}}}"#,
             b64("u0:p0"),
             b64("u4:"),
             b64("u5:pa:ss"),
             b64(":"),
             b64("nocolonsekrit"),
+            b64("u6:p6"),
         );
         let files = AuthFiles::new([write(dir.path(), "auth.json", &content)]);
         let get = |r: &str| files.lookup(r, &NoHelpers);
@@ -877,6 +863,11 @@ mod tests {
         assert_eq!(get("empty.example").unwrap(), Credentials::Anonymous);
         assert_eq!(get("emptyauth.example").unwrap(), Credentials::Anonymous);
         assert_eq!(get("weird.example").unwrap(), Credentials::Anonymous);
+        // `auth` supersedes a stale username/password pair, as docker reads it.
+        assert_eq!(
+            get("stale.example").unwrap(),
+            Credentials::basic("u6", "p6")
+        );
         for bad in ["bad.example", "nocolon.example"] {
             let err = get(bad).unwrap_err();
             let msg = err.to_string();
@@ -1059,94 +1050,5 @@ mod tests {
             DOCKER_HUB_LEGACY_KEY
         );
         assert_eq!(helper_server_url("https://quay.io/v2/"), "quay.io");
-    }
-
-    const SCRIPT: &str = r#"#!/bin/sh
-[ "$1" = get ] || { echo "unexpected arguments: $*"; exit 3; }
-url=$(cat)
-case "$url" in
-  https://index.docker.io/v1/) printf '{"ServerURL":"%s","Username":"hubuser","Secret":"hubpass"}\n' "$url" ;;
-  token.example) printf '{"ServerURL":"%s","Username":"<token>","Secret":"idtok"}' "$url" ;;
-  empty.example) printf '{"ServerURL":"%s","Username":"","Secret":""}' "$url" ;;
-  broken.example) echo 'not json sekrit' ;;
-  fail.example) echo 'keychain is locked' >&2; exit 1 ;;
-  *) echo 'credentials not found in native keychain'; exit 1 ;;
-esac
-"#;
-
-    fn helper_dir() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("docker-credential-test");
-        std::fs::write(&path, SCRIPT).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        dir
-    }
-
-    #[test]
-    fn real_helper_program() {
-        let dir = helper_dir();
-        let helpers = ProcessHelpers::with_dirs([dir.path()]);
-        assert_eq!(
-            helpers.get("test", DOCKER_HUB_LEGACY_KEY).unwrap(),
-            Some(Credentials::basic("hubuser", "hubpass"))
-        );
-        assert_eq!(
-            helpers.get("test", "token.example").unwrap(),
-            Some(Credentials::IdentityToken("idtok".into()))
-        );
-        assert_eq!(helpers.get("test", "empty.example").unwrap(), None);
-        assert_eq!(helpers.get("test", "unknown.example").unwrap(), None);
-
-        let err = helpers.get("test", "broken.example").unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, AuthError::HelperResponse { .. }), "{msg}");
-        assert!(msg.contains("docker-credential-test") && msg.contains("broken.example"));
-        assert!(!msg.contains("sekrit"), "{msg}");
-
-        let err = helpers.get("test", "fail.example").unwrap_err();
-        assert!(matches!(err, AuthError::HelperFailed { .. }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            "credential helper docker-credential-test failed for fail.example: keychain is locked"
-        );
-
-        let err = helpers.get("nonexistent-hoist-test", "x").unwrap_err();
-        assert!(matches!(err, AuthError::HelperNotFound { .. }), "{err}");
-        for bad in ["../test", "", "a/b", ".hidden", "x y"] {
-            let err = helpers.get(bad, "x").unwrap_err();
-            assert!(matches!(err, AuthError::InvalidHelperName { .. }), "{bad}");
-        }
-        // The test's own PATH is untouched.
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        assert!(!std::env::split_paths(&path).any(|p| p == dir.path()));
-    }
-
-    #[test]
-    fn real_helper_through_auth_files() {
-        let dir = helper_dir();
-        let cfg = tempfile::tempdir().unwrap();
-        let file = write(
-            cfg.path(),
-            "config.json",
-            r#"{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"test","credHelpers":{"token.example":"test"}}"#,
-        );
-        let files = AuthFiles::new([file]);
-        let helpers = ProcessHelpers::with_dirs([dir.path()]);
-        let found = files.find("docker.io", None, &helpers).unwrap().unwrap();
-        assert_eq!(found.credentials, Credentials::basic("hubuser", "hubpass"));
-        assert_eq!(found.helper.as_deref(), Some("test"));
-        assert_eq!(
-            files.lookup("token.example", &helpers).unwrap(),
-            Credentials::IdentityToken("idtok".into())
-        );
-        assert_eq!(
-            files.lookup("nothing.example", &helpers).unwrap(),
-            Credentials::Anonymous
-        );
-        // Without the directory the helper is not on PATH.
-        let err = files
-            .lookup("docker.io", &ProcessHelpers::new())
-            .unwrap_err();
-        assert!(matches!(err, AuthError::HelperNotFound { .. }), "{err}");
     }
 }
