@@ -435,6 +435,16 @@ fn failing_dockerfiles_name_the_line_and_reason() {
         err.contains("visible-output") && err.contains("on-stderr"),
         "{err}"
     );
+    // The step before the failure was recorded: fixed, the build reuses it.
+    let out = build(
+        &root,
+        &ctx,
+        "FROM bb:base\nRUN echo ok > /ok\nRUN true\n",
+        &[],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(log.matches("CACHED").count(), 1, "{log}");
     // A missing COPY source.
     let err = build_err(&root, &ctx, "FROM bb:base\nCOPY nope.txt /\n", &[]);
     assert!(

@@ -130,6 +130,22 @@ impl Blobs {
         Ok(digest)
     }
 
+    /// Like [`Blobs::put`] without the fsync: the blob is written to a temp file and returned
+    /// as a [`Deferred`] to publish after a `syncfs` (`None` when the store has it already).
+    pub fn put_deferred(&self, bytes: &[u8]) -> Result<(Digest, Option<Deferred>)> {
+        let digest = Digest::of(bytes);
+        if self.has(&digest) {
+            return Ok((digest, None));
+        }
+        let mut w = self.ingest(
+            Expected::exact(digest.clone(), bytes.len() as u64),
+            "document",
+        )?;
+        w.write_all(bytes).at("write", &w.tmp)?;
+        let (_, _, deferred) = w.commit_deferred()?;
+        Ok((digest, deferred))
+    }
+
     /// Copies everything `r` yields into the store and returns its digest and size.
     pub fn put_reader(
         &self,

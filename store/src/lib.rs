@@ -200,10 +200,39 @@ impl Store {
     /// diff IDs use those descriptors, the rest are uncompressed layer blobs already in the
     /// store (digest = diff ID). Returns the manifest descriptor; nothing is tagged.
     pub fn commit_image(&self, config: &ImageConfig, base: &[Descriptor]) -> Result<Descriptor> {
-        let config_raw = oci::to_canonical_vec(config).map_err(|e| StoreError::Json {
+        let config_raw = Self::config_bytes(config)?;
+        let layers = self.image_layers(config, base)?;
+        self.commit_manifest(&config_raw, layers)
+    }
+
+    /// Like [`Store::commit_image`] without an fsync per blob: the config and manifest blobs
+    /// not in the store yet are returned as [`Deferred`]s, for the caller to publish after a
+    /// `syncfs` (before anything names the image). Until then the image cannot be loaded.
+    pub fn commit_image_deferred(
+        &self,
+        config: &ImageConfig,
+        base: &[Descriptor],
+    ) -> Result<(Descriptor, Vec<Deferred>)> {
+        let config_raw = Self::config_bytes(config)?;
+        let layers = self.image_layers(config, base)?;
+        let mut deferred = Vec::new();
+        let manifest = self.write_manifest(&config_raw, layers, &mut |bytes| {
+            let (digest, blob) = self.blobs.put_deferred(bytes)?;
+            deferred.extend(blob);
+            Ok(digest)
+        })?;
+        Ok((manifest, deferred))
+    }
+
+    fn config_bytes(config: &ImageConfig) -> Result<Vec<u8>> {
+        oci::to_canonical_vec(config).map_err(|e| StoreError::Json {
             what: "image config".to_string(),
             reason: e.to_string(),
-        })?;
+        })
+    }
+
+    /// The manifest layers of an image built on `base` (see [`Store::commit_image`]).
+    fn image_layers(&self, config: &ImageConfig, base: &[Descriptor]) -> Result<Vec<Descriptor>> {
         let mut layers = Vec::with_capacity(config.rootfs.diff_ids.len());
         for (i, diff_id) in config.rootfs.diff_ids.iter().enumerate() {
             if let Some(d) = base.get(i) {
@@ -213,7 +242,7 @@ impl Store {
             let size = self.blobs.size(diff_id)?;
             layers.push(Descriptor::new(&MediaType::OciLayer, diff_id.clone(), size));
         }
-        self.commit_manifest(&config_raw, layers)
+        Ok(layers)
     }
 
     /// Stores `config_raw` as is and an OCI manifest over `layers`.
@@ -222,7 +251,17 @@ impl Store {
         config_raw: &[u8],
         layers: Vec<Descriptor>,
     ) -> Result<Descriptor> {
-        let config_digest = self.blobs.put(config_raw)?;
+        self.write_manifest(config_raw, layers, &mut |bytes| self.blobs.put(bytes))
+    }
+
+    /// Stores `config_raw` and an OCI manifest over `layers` through `put`.
+    fn write_manifest(
+        &self,
+        config_raw: &[u8],
+        layers: Vec<Descriptor>,
+        put: &mut dyn FnMut(&[u8]) -> Result<Digest>,
+    ) -> Result<Descriptor> {
+        let config_digest = put(config_raw)?;
         let config_desc = Descriptor::new(
             &MediaType::OciConfig,
             config_digest,
@@ -233,7 +272,7 @@ impl Store {
             what: "image manifest".to_string(),
             reason: e.to_string(),
         })?;
-        let digest = self.blobs.put(&raw)?;
+        let digest = put(&raw)?;
         Ok(Descriptor::new(
             &MediaType::OciManifest,
             digest,

@@ -115,10 +115,38 @@ impl Snapshots {
             remove_all(fs)?;
             return Ok(final_dir.join("fs"));
         }
+        let staged = self.stage(fs)?;
+        self.adopt_staged(chain, &staged)
+    }
+
+    /// Moves the directory `fs` (on the store's filesystem) into a provisional snapshot whose
+    /// chain ID is not known yet, and returns its new path (`tmp-*/fs`, usable as an overlay
+    /// lower). [`Snapshots::adopt_staged`] names it; until then it is a leftover to
+    /// [`Snapshots::leftovers`].
+    pub fn stage(&self, fs: &Path) -> Result<PathBuf> {
         let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
         std::fs::create_dir_all(&tmp).at("create directory", &tmp)?;
-        std::fs::rename(fs, tmp.join("fs")).at("rename", fs)?;
-        publish(&tmp, &final_dir)
+        let staged = tmp.join("fs");
+        if let Err(e) = std::fs::rename(fs, &staged) {
+            let _ = std::fs::remove_dir(&tmp);
+            return Err(e).at("rename", fs);
+        }
+        Ok(staged)
+    }
+
+    /// Makes the provisional snapshot `staged` (a path [`Snapshots::stage`] returned) snapshot
+    /// `chain`; when that exists already, `staged` is removed instead. Returns the snapshot's
+    /// directory.
+    pub fn adopt_staged(&self, chain: &Digest, staged: &Path) -> Result<PathBuf> {
+        let tmp = staged
+            .parent()
+            .filter(|t| t.parent() == Some(self.dir.as_path()))
+            .ok_or_else(|| StoreError::Io {
+                op: "adopt",
+                path: staged.to_path_buf(),
+                source: std::io::Error::other("not a provisional snapshot of this store"),
+            })?;
+        publish(tmp, &self.dir.join(chain.hex()))
     }
 
     /// Unpacks every layer of `image` that has no snapshot yet. Returns the snapshot dirs,

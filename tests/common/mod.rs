@@ -419,10 +419,17 @@ pub fn store_with_busybox(
 
 /// Asserts a build left nothing behind in the store `root`: no scratch dir, no mount.
 pub fn assert_no_build_leftovers(root: &Path) {
-    let tmp = root.join("tmp");
-    if tmp.exists() {
-        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
-        assert!(left.is_empty(), "leftovers in {}: {left:?}", tmp.display());
+    // Scratch dirs, half-written blobs, provisional snapshots (`snapshots/tmp-*`).
+    for (dir, prefix) in [("tmp", ""), ("ingest", ""), ("snapshots", "tmp-")] {
+        let dir = root.join(dir);
+        if dir.exists() {
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().starts_with(prefix))
+                .collect();
+            assert!(left.is_empty(), "leftovers in {}: {left:?}", dir.display());
+        }
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(

@@ -66,13 +66,20 @@ impl Key {
 /// The cache records of a store. Records made by a build are kept in memory and written by
 /// [`Records::flush`] after one `syncfs` of the store: the snapshot files a build writes
 /// (through `volatile` overlays, which do not sync on unmount) are then on disk before any
-/// record points at them. Blobs are fsynced one by one as they are committed.
+/// record points at them. So are the build's layer blobs and the config and manifest of each
+/// step's image, written without an fsync each and published (renamed into place) by the flush.
 #[derive(Debug)]
 pub struct Records {
     dir: PathBuf,
     pending: std::sync::Mutex<Vec<(Key, Digest)>>,
     /// Layer blobs written by this build, published by [`Records::flush`].
     blobs: std::sync::Mutex<Vec<store::Deferred>>,
+    /// An early `syncfs` started by [`Records::start_writeback`], joined by [`Records::flush`].
+    writeback: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The store root, opened before any write of the build: the `syncfs` of
+    /// [`Records::flush`] through it reports every writeback error since (an early `syncfs`
+    /// through another descriptor does not consume them).
+    root: Option<std::fs::File>,
 }
 
 impl Records {
@@ -82,7 +89,29 @@ impl Records {
             dir: store_root.join("cache"),
             pending: std::sync::Mutex::new(Vec::new()),
             blobs: std::sync::Mutex::new(Vec::new()),
+            writeback: std::sync::Mutex::new(None),
+            root: std::fs::File::open(store_root).ok(),
         }
+    }
+
+    /// Starts writing what the build wrote so far to disk (a `syncfs` of the store's filesystem
+    /// in a thread of its own), unless one is still under way: the disk works while the next
+    /// steps run, and the `syncfs` of [`Records::flush`] finds little left to do. Only an
+    /// accelerator: errors are left to that final `syncfs`.
+    pub fn start_writeback(&self, store_root: &Path) {
+        let mut slot = self.writeback.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let Ok(root) = std::fs::File::open(store_root) else {
+            return;
+        };
+        *slot = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                let _ = rustix::fs::syncfs(&root);
+            })
+            .ok();
     }
 
     fn path(&self, key: &Key) -> PathBuf {
@@ -116,18 +145,34 @@ impl Records {
     /// blobs directory), then writes the records made so far (temp file + rename each): a
     /// record never names anything that is not on disk.
     pub fn flush(&self, store: &store::Store) -> store::Result<()> {
+        let writeback = self
+            .writeback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(writeback) = writeback {
+            let _ = writeback.join();
+        }
         let pending = std::mem::take(&mut *self.lock());
         let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(|p| p.into_inner()));
         if pending.is_empty() && blobs.is_empty() {
             return Ok(());
         }
         let store_root = store.root();
-        let root = std::fs::File::open(store_root).map_err(|source| store::StoreError::Io {
-            op: "open",
-            path: store_root.to_path_buf(),
-            source,
-        })?;
-        rustix::fs::syncfs(&root).map_err(|e| store::StoreError::Io {
+        let opened;
+        let root = match &self.root {
+            Some(root) => root,
+            None => {
+                opened =
+                    std::fs::File::open(store_root).map_err(|source| store::StoreError::Io {
+                        op: "open",
+                        path: store_root.to_path_buf(),
+                        source,
+                    })?;
+                &opened
+            }
+        };
+        rustix::fs::syncfs(root).map_err(|e| store::StoreError::Io {
             op: "syncfs",
             path: store_root.to_path_buf(),
             source: e.into(),

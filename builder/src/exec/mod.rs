@@ -232,6 +232,67 @@ struct State {
     pending: Vec<String>,
     /// The identity of the step being run ([`explain::identity`]).
     ident: Option<Digest>,
+    /// The last layer, while its blob is still being written ([`Build::resolve_layer`]).
+    layer: PendingSlot,
+}
+
+/// A written layer blob: its diff ID, size, and the blob to publish after the syncfs (`None`
+/// when the store has it already).
+type WrittenLayer = (Digest, u64, Option<store::Deferred>);
+
+/// A layer whose snapshot is in place (as a provisional snapshot, usable as a lower) while a
+/// thread writes its blob: the next step runs meanwhile. Its diff ID, the snapshot's chain ID
+/// name, the step's image and cache record follow in [`Build::resolve_layer`].
+struct PendingLayer {
+    /// Writes the layer blob: its diff ID, size, and the blob to publish after the syncfs.
+    job: Option<std::thread::JoinHandle<Result<WrittenLayer, BuildError>>>,
+    /// The provisional snapshot ([`store::Snapshots::stage`]), also in `State::snapshots`.
+    staged: PathBuf,
+    /// The step's cache key, and its image as of the step, without this layer.
+    key: Key,
+    config: ImageConfig,
+    layers: Vec<Descriptor>,
+}
+
+impl PendingLayer {
+    fn join(&mut self) -> Result<WrittenLayer, BuildError> {
+        let job = self.job.take().expect("a pending layer is joined once");
+        job.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+impl Drop for PendingLayer {
+    /// Not resolved (a panic, or a path that forgot it): waits for the writer (its temp blob
+    /// is removed when dropped) and removes the provisional snapshot.
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            let _ = job.join();
+            if let Some(tmp) = self.staged.parent() {
+                let _ = store::fsutil::remove_all(tmp);
+            }
+        }
+    }
+}
+
+/// [`State::layer`]: a state is cloned (as a stage's result, or a cache hit) only once its
+/// layer is resolved, so a clone never carries one.
+#[derive(Default)]
+struct PendingSlot(Option<PendingLayer>);
+
+impl Clone for PendingSlot {
+    fn clone(&self) -> Self {
+        debug_assert!(self.0.is_none(), "a state is cloned with a pending layer");
+        PendingSlot(None)
+    }
+}
+
+impl std::fmt::Debug for PendingSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(p) => write!(f, "pending layer at {}", p.staged.display()),
+            None => f.write_str("none"),
+        }
+    }
 }
 
 impl State {
@@ -529,6 +590,7 @@ impl Build<'_> {
                 anchor: Key::from("scratch", &platform),
                 pending: Vec::new(),
                 ident: None,
+                layer: PendingSlot::default(),
             }
         } else {
             let image = self.base_image(&base, &at, &stage_platform)?;
@@ -548,6 +610,7 @@ impl Build<'_> {
                 anchor: Key::from("unset", &platform),
                 pending: Vec::new(),
                 ident: None,
+                layer: PendingSlot::default(),
             }
         };
         state.anchor = state.key.clone();
@@ -611,14 +674,23 @@ impl Build<'_> {
         for t in &mut triggered {
             t.span = stage.span;
         }
+        let mut outcome = Ok(());
         for (n, l) in triggered.iter().chain(&stage.instructions).enumerate() {
             if self.failed.load(Ordering::SeqCst) {
-                return Err(BuildError::Cancelled);
+                outcome = Err(BuildError::Cancelled);
+                break;
             }
             let label = format!("[{stage_name} {}/{total}]", n + 2);
             state.ident = Some(self.ident(i, n + 1));
-            self.step(i, global, &mut state, &mut scope, l, &label)?;
+            outcome = self.step(i, global, &mut state, &mut scope, l, &label);
+            if outcome.is_err() {
+                break;
+            }
         }
+        // The last layer is finished (and recorded) even when a later step failed.
+        let resolved = self.resolve_layer(&mut state);
+        outcome?;
+        resolved?;
         lock(&self.consumed).extend(scope.used().iter().cloned());
         Ok(state)
     }
@@ -901,6 +973,7 @@ impl Build<'_> {
         if !self.opts.no_cache
             && let Some(mut hit) = self.lookup(&key, state.cmd_set)
         {
+            self.resolve_layer(state)?;
             hit.ident = ident.clone();
             *state = hit;
             record(&inputs);
@@ -919,14 +992,13 @@ impl Build<'_> {
             }
         }
         let scratch = mounts::Scratch::new(self.store.root())?;
-        let upper = exec(self, state, &scratch, id)?;
-        self.commit_layer(state, &upper, created_by)?;
+        let upper = exec(self, state, &scratch, id);
+        // The previous layer's blob was written while this step ran.
+        let resolved = self.resolve_layer(state);
+        let upper = upper?;
+        resolved?;
         state.key = key;
-        let manifest = {
-            state.config.created = Some(state.clock.clone());
-            self.store.commit_image(&state.config, &state.layers)?
-        };
-        self.records.put(&state.key, &manifest.digest);
+        self.commit_layer(state, &upper, created_by)?;
         state.anchor = state.key.clone();
         record(&inputs);
         drop(scratch);
@@ -964,11 +1036,13 @@ impl Build<'_> {
             anchor: key.clone(),
             pending: Vec::new(),
             ident: None,
+            layer: PendingSlot::default(),
         })
     }
 
     /// Makes `upper` the next layer of `state` (an empty one too, as BuildKit) and adds the
-    /// history entry.
+    /// history entry. The snapshot is moved into the store at once; the layer blob is written
+    /// by a thread of its own while the build goes on ([`State::layer`]).
     fn commit_layer(
         &self,
         state: &mut State,
@@ -976,35 +1050,85 @@ impl Build<'_> {
         created_by: String,
     ) -> Result<(), BuildError> {
         use error::IoAt;
+        debug_assert!(
+            state.layer.0.is_none(),
+            "the previous layer is resolved first"
+        );
         let now = self.now.clone();
-        {
-            let ingest = self
-                .store
-                .blobs()
-                .ingest(store::Expected::any(), format!("layer of `{created_by}`"))?;
-            let clamp = self
-                .opts
-                .source_date_epoch
-                .and_then(|e| u64::try_from(e).ok());
-            let ingest = store::flatten::write_diff(upper, ingest, clamp, None)
-                .at("write a layer of", upper)?;
-            // Published (and made durable by one syncfs) when the build records its steps.
-            let (diff_id, size, blob) = ingest.commit_deferred()?;
-            if let Some(blob) = blob {
-                self.records.defer(blob);
-            }
-            state.config.rootfs.diff_ids.push(diff_id.clone());
-            let chain = store::image::chain_ids(&state.config.rootfs.diff_ids)
-                .pop()
-                .expect("one chain ID per diff ID, and there is one");
-            let dir = self.store.snapshots().adopt(&chain, upper)?;
-            state.snapshots.push(dir);
-            state
-                .layers
-                .push(Descriptor::new(&MediaType::OciLayer, diff_id, size));
-        }
+        let ingest = self
+            .store
+            .blobs()
+            .ingest(store::Expected::any(), format!("layer of `{created_by}`"))?;
+        let clamp = self
+            .opts
+            .source_date_epoch
+            .and_then(|e| u64::try_from(e).ok());
+        let staged = self.store.snapshots().stage(upper)?;
+        let dir = staged.clone();
+        let job = std::thread::Builder::new()
+            .name("layer".into())
+            .spawn(move || {
+                let ingest = store::flatten::write_diff(&dir, ingest, clamp, None)
+                    .at("write a layer of", &dir)?;
+                // Published (and made durable by one syncfs) when the build records its steps.
+                Ok(ingest.commit_deferred()?)
+            })
+            .at("start a thread for the layer of", &staged)?;
+        state.snapshots.push(staged.clone());
         state.history(created_by, false, &now);
         state.clock = now;
+        state.config.created = Some(state.clock.clone());
+        state.layer = PendingSlot(Some(PendingLayer {
+            job: Some(job),
+            staged,
+            key: state.key.clone(),
+            config: state.config.clone(),
+            layers: state.layers.clone(),
+        }));
+        Ok(())
+    }
+
+    /// Finishes `state`'s pending layer, if any: waits for its blob, adds its diff ID and
+    /// descriptor, names its snapshot by chain ID, and commits the image of the step that made
+    /// it with its cache record (both published by [`Records::flush`]).
+    fn resolve_layer(&self, state: &mut State) -> Result<(), BuildError> {
+        let Some(mut pending) = state.layer.0.take() else {
+            return Ok(());
+        };
+        let written = pending.join();
+        let (diff_id, size, blob) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(tmp) = pending.staged.parent() {
+                    let _ = store::fsutil::remove_all(tmp);
+                }
+                return Err(e);
+            }
+        };
+        if let Some(blob) = blob {
+            self.records.defer(blob);
+        }
+        let layer = Descriptor::new(&MediaType::OciLayer, diff_id.clone(), size);
+        pending.config.rootfs.diff_ids.push(diff_id.clone());
+        pending.layers.push(layer.clone());
+        let chain = store::image::chain_ids(&pending.config.rootfs.diff_ids)
+            .pop()
+            .expect("one chain ID per diff ID, and there is one");
+        let dir = self
+            .store
+            .snapshots()
+            .adopt_staged(&chain, &pending.staged)?;
+        let index = pending.layers.len() - 1;
+        debug_assert_eq!(state.snapshots.get(index), Some(&pending.staged));
+        state.snapshots[index] = dir;
+        state.config.rootfs.diff_ids.push(diff_id);
+        state.layers.push(layer);
+        let (manifest, blobs) = self
+            .store
+            .commit_image_deferred(&pending.config, &pending.layers)?;
+        blobs.into_iter().for_each(|b| self.records.defer(b));
+        self.records.put(&pending.key, &manifest.digest);
+        self.records.start_writeback(self.store.root());
         Ok(())
     }
 }
