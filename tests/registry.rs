@@ -482,6 +482,7 @@ case "$HOIST_TEST_HELPER:$url" in
   ok:$HOIST_TEST_REGISTRY) printf '{"ServerURL":"%s","Username":"alice","Secret":"s3cret-pw"}\n' "$url" ;;
   fail:*) echo 'keychain is locked' >&2; echo 'sekrit-detail' >&2; exit 1 ;;
   broken:*) echo 'not json sekrit' ;;
+  empty:*) printf '{"ServerURL":"%s","Username":"","Secret":""}\n' "$url" ;;
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 "#;
@@ -559,6 +560,15 @@ fn credential_helpers_from_the_docker_config(
         "{err}"
     );
     assert!(!err.contains("sekrit"), "helper output leaked: {err}");
+
+    // An empty answer is no credentials: anonymous, refused by the registry, no helper error.
+    let out = pull("empty", &with_helpers, "store-empty");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401") && !err.contains("credential helper"),
+        "{err}"
+    );
 
     // Without the directory on PATH the first helper asked is missing.
     let out = pull("ok", &path, "store-nopath");

@@ -96,6 +96,15 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Writing the layer blob of a step failed.
+    #[error("cannot write the layer of `{step}`: {source}")]
+    Layer {
+        /// The step's instruction, as the history records it.
+        step: String,
+        /// Why.
+        #[source]
+        source: Box<BuildError>,
+    },
     /// The build stopped because another stage failed (that stage's error is the one reported).
     #[error("cancelled: another stage of the build failed")]
     Cancelled,

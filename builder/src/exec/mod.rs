@@ -248,6 +248,8 @@ struct PendingLayer {
     job: Option<std::thread::JoinHandle<Result<WrittenLayer, BuildError>>>,
     /// The provisional snapshot ([`store::Snapshots::stage`]), also in `State::snapshots`.
     staged: PathBuf,
+    /// The instruction that made it (for errors).
+    step: String,
     /// The step's cache key, and its image as of the step, without this layer.
     key: Key,
     config: ImageConfig,
@@ -255,9 +257,23 @@ struct PendingLayer {
 }
 
 impl PendingLayer {
+    /// Waits for the blob. On an error (or a panic) the provisional snapshot is removed and
+    /// the error names the step.
     fn join(&mut self) -> Result<WrittenLayer, BuildError> {
         let job = self.job.take().expect("a pending layer is joined once");
-        job.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        let joined = job.join();
+        if !matches!(joined, Ok(Ok(_)))
+            && let Some(tmp) = self.staged.parent()
+        {
+            let _ = store::fsutil::remove_all(tmp);
+        }
+        match joined {
+            Ok(written) => written.map_err(|source| BuildError::Layer {
+                step: self.step.clone(),
+                source: Box::new(source),
+            }),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
@@ -338,6 +354,17 @@ struct Build<'a> {
     /// Set by the first failure: the other stages stop.
     failed: AtomicBool,
     step_id: AtomicUsize,
+    /// The images of the layer steps this build ran, by key (their blobs are published only
+    /// by the flush, so the store cannot load them yet).
+    made: Mutex<Vec<Made>>,
+}
+
+/// A layer step's image made by this build.
+struct Made {
+    key: Key,
+    config: ImageConfig,
+    layers: Vec<Descriptor>,
+    snapshots: Vec<PathBuf>,
 }
 
 /// The result of a stage as the build goes.
@@ -407,6 +434,7 @@ pub fn build(
         consumed: Mutex::new(BTreeSet::new()),
         failed: AtomicBool::new(false),
         step_id: AtomicUsize::new(0),
+        made: Mutex::new(Vec::new()),
     };
     let result = b.run();
     // The memo is only an accelerator: a failure to save it costs the next build some reads.
@@ -1011,24 +1039,30 @@ impl Build<'_> {
 
     /// The state a cache record gives, if it is usable.
     fn lookup(&self, key: &Key, cmd_set: bool) -> Option<State> {
-        let digest = self.records.get(key)?;
-        let image = self
-            .store
-            .load_image(&Descriptor::new(&MediaType::OciManifest, digest, 0))
-            .ok()?;
-        let snapshots = self
-            .store
-            .snapshots()
-            .prepare(self.store.blobs(), &image)
-            .ok()?;
-        let clock = image
-            .config
-            .created
-            .clone()
-            .unwrap_or_else(|| self.now.clone());
+        let made = lock(&self.made)
+            .iter()
+            .find(|m| &m.key == key)
+            .map(|m| (m.config.clone(), m.layers.clone(), m.snapshots.clone()));
+        let (config, layers, snapshots) = match made {
+            Some(made) => made,
+            None => {
+                let digest = self.records.get(key)?;
+                let image = self
+                    .store
+                    .load_image(&Descriptor::new(&MediaType::OciManifest, digest, 0))
+                    .ok()?;
+                let snapshots = self
+                    .store
+                    .snapshots()
+                    .prepare(self.store.blobs(), &image)
+                    .ok()?;
+                (image.config, image.manifest.layers, snapshots)
+            }
+        };
+        let clock = config.created.clone().unwrap_or_else(|| self.now.clone());
         Some(State {
-            config: image.config,
-            layers: image.manifest.layers,
+            config,
+            layers,
             snapshots,
             key: key.clone(),
             clock,
@@ -1072,8 +1106,20 @@ impl Build<'_> {
                     .at("write a layer of", &dir)?;
                 // Published (and made durable by one syncfs) when the build records its steps.
                 Ok(ingest.commit_deferred()?)
-            })
-            .at("start a thread for the layer of", &staged)?;
+            });
+        let job = match job {
+            Ok(job) => job,
+            Err(e) => {
+                if let Some(tmp) = staged.parent() {
+                    let _ = store::fsutil::remove_all(tmp);
+                }
+                return Err(e).at("start a thread for the layer of", &staged);
+            }
+        };
+        let step = created_by
+            .strip_suffix(" # buildkit")
+            .unwrap_or(&created_by)
+            .to_string();
         state.snapshots.push(staged.clone());
         state.history(created_by, false, &now);
         state.clock = now;
@@ -1081,6 +1127,7 @@ impl Build<'_> {
         state.layer = PendingSlot(Some(PendingLayer {
             job: Some(job),
             staged,
+            step,
             key: state.key.clone(),
             config: state.config.clone(),
             layers: state.layers.clone(),
@@ -1095,16 +1142,7 @@ impl Build<'_> {
         let Some(mut pending) = state.layer.0.take() else {
             return Ok(());
         };
-        let written = pending.join();
-        let (diff_id, size, blob) = match written {
-            Ok(w) => w,
-            Err(e) => {
-                if let Some(tmp) = pending.staged.parent() {
-                    let _ = store::fsutil::remove_all(tmp);
-                }
-                return Err(e);
-            }
-        };
+        let (diff_id, size, blob) = pending.join()?;
         if let Some(blob) = blob {
             self.records.defer(blob);
         }
@@ -1128,6 +1166,14 @@ impl Build<'_> {
             .commit_image_deferred(&pending.config, &pending.layers)?;
         blobs.into_iter().for_each(|b| self.records.defer(b));
         self.records.put(&pending.key, &manifest.digest);
+        // Until the flush publishes that image, a step of this build with the same key finds
+        // it here.
+        lock(&self.made).push(Made {
+            key: pending.key.clone(),
+            config: std::mem::take(&mut pending.config),
+            layers: std::mem::take(&mut pending.layers),
+            snapshots: state.snapshots[..=index].to_vec(),
+        });
         self.records.start_writeback(self.store.root());
         Ok(())
     }

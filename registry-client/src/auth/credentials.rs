@@ -185,7 +185,8 @@ fn valid_helper_name(name: &str) -> bool {
 /// Whether an executable file `program` is in one of `PATH`'s directories.
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    // Without PATH, exec searches the C library's default path.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
     std::env::split_paths(&path).any(|dir| {
         std::fs::metadata(dir.join(program))
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -268,12 +269,13 @@ impl CredentialHelper for ProcessHelpers {
                         registry: server_url.to_owned(),
                     })
                 }
-                // Starting it failed, or it closed its input early. A script just written (by
-                // a test, or a package update) can be briefly held open for writing by a
-                // concurrently forked process (ETXTBSY); helpers' `get` is safe to repeat.
-                Err(CredentialRetrievalError::HelperCommunicationError) if attempts < 20 => {
+                // Starting it failed, or it closed its input early (the crate does not say
+                // which). A script just written (by a test, or a package update) can be
+                // briefly held open for writing by a concurrently forked process (ETXTBSY):
+                // a few quick retries, as helpers' `get` is safe to repeat.
+                Err(CredentialRetrievalError::HelperCommunicationError) if attempts < 5 => {
                     attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(25));
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 }
                 Err(e) => Err(AuthError::HelperIo {
@@ -518,16 +520,17 @@ fn entry_credentials(
     key: &str,
     entry: &Value,
 ) -> Result<Option<Credentials>, AuthError> {
+    // Taken as written (a password may start or end with a space); only the base64 of
+    // `auth` is trimmed.
     let field = |name: &str| {
         entry
             .get(name)
             .and_then(Value::as_str)
-            .map(str::trim)
             .filter(|s| !s.is_empty())
     };
     let reduced = if let Some(token) = field("identitytoken") {
         serde_json::json!({ "identitytoken": token })
-    } else if let Some(auth) = field("auth") {
+    } else if let Some(auth) = field("auth").map(str::trim).filter(|a| !a.is_empty()) {
         serde_json::json!({ "auth": auth })
     } else if let (Some(username), Some(password)) = (field("username"), field("password")) {
         serde_json::json!({ "username": username, "password": password })
@@ -1040,6 +1043,46 @@ mod tests {
             .lookup("quay.io", &NoHelpers)
             .unwrap_err();
         assert!(matches!(err, AuthError::ReadFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn crate_credentials_map_to_ours() {
+        let map = from_docker_credential;
+        assert_eq!(
+            map(DockerCredential::IdentityToken("t".into())),
+            Some(Credentials::IdentityToken("t".into()))
+        );
+        assert_eq!(map(DockerCredential::IdentityToken(String::new())), None);
+        assert_eq!(
+            map(DockerCredential::UsernamePassword("u".into(), " p ".into())),
+            Some(Credentials::basic("u", " p "))
+        );
+        // An empty secret is docker's "no credentials" (a helper's empty answer).
+        assert_eq!(
+            map(DockerCredential::UsernamePassword(
+                String::new(),
+                String::new()
+            )),
+            None
+        );
+        assert_eq!(
+            map(DockerCredential::UsernamePassword(
+                "u".into(),
+                String::new()
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn helper_messages_are_one_clean_line() {
+        assert_eq!(
+            helper_message("", "keychain is locked\nsekrit\n"),
+            "keychain is locked"
+        );
+        assert_eq!(helper_message("out\x1b[31m\n", "err"), "out [31m");
+        assert_eq!(helper_message(" ", ""), "no error message");
+        assert_eq!(helper_message(&"x".repeat(500), "").len(), 200);
     }
 
     #[test]
