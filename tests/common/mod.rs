@@ -761,10 +761,21 @@ impl Registry {
     }
 
     /// Starts a registry whose files live in `dir` (see [`Registry::start_with`]).
+    ///
+    /// The port from [`free_port`] can be taken by another test's listener before the
+    /// registry binds it: the registry then exits, while a bare connect would succeed against
+    /// the other listener. So every response of this registry carries a header with a token of
+    /// its own, readiness waits for that token, and a registry that exits is started again on
+    /// another port.
     pub fn start_in(dir: tempfile::TempDir, extra: &str, tls: bool) -> Self {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let d = dir.path();
+        // Unique: the process and its own temp dir.
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            d.file_name().unwrap_or_default().to_string_lossy()
+        )
+        .to_ascii_lowercase();
         let tls_cfg = if tls {
             format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
@@ -774,38 +785,60 @@ impl Registry {
         } else {
             String::new()
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hoist-test-secret\n{tls_cfg}{extra}",
-            d.join("data").display()
-        );
-        std::fs::write(d.join("config.yml"), config).expect("registry config");
-        let log = File::create(d.join("registry.log")).expect("registry log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(d.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn docker-registry");
-        let mut r = Registry {
-            child: Some(child),
-            addr,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&r.addr).is_err() {
-            if let Some(status) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("docker-registry exited early ({status}):\n{}", r.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "registry not ready after 20 s:\n{}",
-                r.log()
+        let scheme = if tls { "https" } else { "http" };
+        for attempt in 1.. {
+            let port = free_port();
+            let addr = format!("127.0.0.1:{port}");
+            let config = format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hoist-test-secret\n  headers:\n    X-Hoist-Test-Registry: [\"{token}\"]\n{tls_cfg}{extra}",
+                d.join("data").display()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(d.join("config.yml"), config).expect("registry config");
+            let log = File::create(d.join("registry.log")).expect("registry log");
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("config.yml"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup log"))
+                .stderr(log)
+                .spawn()
+                .expect("spawn docker-registry");
+            let read_log = || std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let url = format!("{scheme}://{addr}/v2/");
+            loop {
+                if let Some(status) = child.try_wait().ok().flatten() {
+                    // Lost the port to another listener: again on another one, a few times.
+                    assert!(
+                        attempt < 5,
+                        "docker-registry exited early ({status}):\n{}",
+                        read_log()
+                    );
+                    break;
+                }
+                let out = Command::new("curl")
+                    .args(["-sk", "-o", "/dev/null", "-D", "-", "--max-time", "2", &url])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .expect("run curl");
+                let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+                if head.contains(&format!("x-hoist-test-registry: {token}")) {
+                    return Registry {
+                        child: Some(child),
+                        addr,
+                        dir,
+                    };
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("registry not ready after 20 s:\n{}", read_log());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        r
+        unreachable!("the loop returns or panics")
     }
 
     /// The registry's log.

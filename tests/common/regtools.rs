@@ -876,7 +876,8 @@ impl ProxyState {
             Err(e) => {
                 let err = registry_error("UNKNOWN", &format!("proxy: upstream failed: {e}"));
                 json_reply(w, 502, &[], &err, is_head);
-                return "502".into();
+                // The reason in the log line: a test failing on it shows why.
+                return format!("502 (upstream failed: {e})");
             }
         };
         let status: u16 = resp
