@@ -805,6 +805,24 @@ fn rootless_as_an_unprivileged_user() {
     )
     .unwrap();
     let tarball = gnu_tar(&rootfs, &t.path().join("rootfs.tar"));
+    // A directory the tarball has twice: 0550, then 0755 (the last entry wins).
+    let again = t.path().join("again");
+    for (dir, mode) in [(&rootfs, 0o550), (&again, 0o755)] {
+        std::fs::create_dir_all(dir.join("twice")).unwrap();
+        std::fs::set_permissions(
+            dir.join("twice"),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+        run_ok(
+            Command::new("tar")
+                .args(["--numeric-owner", "-rf"])
+                .arg(&tarball)
+                .arg("-C")
+                .arg(dir)
+                .arg("./twice"),
+        );
+    }
     let home = t.path().join("home");
     std::fs::create_dir(&home).unwrap();
     rustix::fs::chown(
@@ -918,9 +936,9 @@ fn rootless_as_an_unprivileged_user() {
         "bb:rootless",
         "sh",
         "-c",
-        "stat -c %a /root; cat /root/.profile",
+        "stat -c %a /root /twice; cat /root/.profile",
     ]);
-    assert_eq!((code, out.as_str()), (0, "550\ninside\n"), "{err}");
+    assert_eq!((code, out.as_str()), (0, "550\n755\ninside\n"), "{err}");
     // A read-only volume from a nosuid,nodev mount: the remount keeps those (locked) flags.
     let vol = t.path().join("vol");
     std::fs::create_dir(&vol).unwrap();

@@ -98,12 +98,13 @@ fn apply_with_umask<R: Read>(
         root_owner: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
         rootless: rootless(),
-        restricted: Vec::new(),
+        restricted: BTreeMap::new(),
     };
     let root_mode = match lowers.first() {
         Some(top) => a.copy_dir_meta(top, &a.root_fd, "/")?,
         None => rfs::fstat(&*a.root_fd).at("stat", root)?.st_mode,
     };
+    a.note_restricted(&[], root_mode);
     a.note_mode(&[], root_mode);
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| a.layer_err(e))?;
@@ -145,8 +146,9 @@ struct Applier<'a> {
     /// Without root: ownership is not applied (files stay the caller's), device nodes are
     /// skipped, opaque directories use [`USER_OPAQUE_XATTR`].
     rootless: bool,
-    /// Rootless: directories kept u+rwx while applying, with their real modes.
-    restricted: Vec<(Vec<Vec<u8>>, u32)>,
+    /// Rootless: directories kept u+rwx while applying, with their real modes (sorted, so a
+    /// parent comes before its children).
+    restricted: BTreeMap<Vec<Vec<u8>>, u32>,
 }
 
 /// Metadata of an entry, with PAX overrides applied.
@@ -287,7 +289,8 @@ impl Applier<'_> {
         match kind {
             tar::EntryType::Directory => {
                 let mut meta = meta;
-                meta.mode = self.writable_dir_mode(&comps, meta.mode);
+                self.note_restricted(&comps, meta.mode);
+                meta.mode = self.applying_mode(meta.mode);
                 let mut opaque = false;
                 let fresh = match existing {
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => false,
@@ -744,7 +747,7 @@ impl Applier<'_> {
             let fd = openat_dir(parent.as_fd(), name)
                 .map_err(|e| self.entry_err(raw, format!("open: {}", io::Error::from(e))))?;
             let mode = self.copy_dir_meta(&path, &fd, &join(comps))?;
-            self.writable_dir_mode(comps, mode);
+            self.note_restricted(comps, mode);
             self.note_mode(comps, mode);
             let mt = Timespec {
                 tv_sec: m.mtime(),
@@ -765,20 +768,26 @@ impl Applier<'_> {
                 .map_err(|e| self.privilege_err(what.as_bytes(), "chown", e))?;
         }
         let mode = m.mode() & 0o7777;
-        let now = if self.rootless { mode | 0o700 } else { mode };
-        rfs::fchmod(fd, Mode::from_raw_mode(now)).at("chmod", src)?;
+        rfs::fchmod(fd, Mode::from_raw_mode(self.applying_mode(mode))).at("chmod", src)?;
         Ok(mode)
     }
 
-    /// The mode to give directory `comps` while applying: without root, an owner who cannot
-    /// write into or search its own directory (`/root` is 0550 in some images) could not fill
-    /// it, so it gets u+rwx until [`Self::finish`] sets `mode`.
-    fn writable_dir_mode(&mut self, comps: &[Vec<u8>], mode: u32) -> u32 {
-        if !self.rootless || mode & 0o700 == 0o700 {
-            return mode;
+    /// The mode a directory of mode `mode` has while applying: without root, an owner who
+    /// cannot write into or search its own directory (`/root` is 0550 in some images) could
+    /// not fill it, so it gets u+rwx until [`Self::finish`] sets `mode`
+    /// ([`Self::note_restricted`]).
+    fn applying_mode(&self, mode: u32) -> u32 {
+        if self.rootless { mode | 0o700 } else { mode }
+    }
+
+    /// Records that directory `comps` gets `mode` at the end when [`Self::applying_mode`]
+    /// differs from it; a later entry for the same directory replaces the record.
+    fn note_restricted(&mut self, comps: &[Vec<u8>], mode: u32) {
+        if self.applying_mode(mode) == mode {
+            self.restricted.remove(comps);
+        } else {
+            self.restricted.insert(comps.to_vec(), mode);
         }
-        self.restricted.push((comps.to_vec(), mode));
-        mode | 0o700
     }
 
     fn lower_lookup(&self, comps: &[Vec<u8>]) -> Option<(PathBuf, std::fs::Metadata)> {
@@ -906,23 +915,19 @@ impl Applier<'_> {
         drop(open);
         // Rootless: the real modes of directories kept writable, deepest first (a parent
         // without u+x would stop the walk to its children). chmod leaves mtimes alone.
-        let mut restricted = std::mem::take(&mut self.restricted);
-        restricted.sort();
-        for (comps, mode) in restricted.iter().rev() {
+        let restricted = std::mem::take(&mut self.restricted);
+        'dirs: for (comps, mode) in restricted.iter().rev() {
             let mut fd: Option<OwnedFd> = None;
             for c in comps {
                 let dir = fd.as_ref().map_or(self.root_fd.as_fd(), |f| f.as_fd());
                 match openat_dir(dir, &cstr(c)) {
                     Ok(next) => fd = Some(next),
-                    Err(_) => {
-                        fd = None;
-                        break;
-                    }
+                    // Removed by a later entry.
+                    Err(_) => continue 'dirs,
                 }
             }
-            if let Some(fd) = fd {
-                rfs::fchmod(&fd, Mode::from_raw_mode(*mode)).at("chmod", join(comps))?;
-            }
+            let dir = fd.as_ref().map_or(self.root_fd.as_fd(), |f| f.as_fd());
+            rfs::fchmod(dir, Mode::from_raw_mode(*mode)).at("chmod", join(comps))?;
         }
         Ok(())
     }

@@ -117,22 +117,26 @@ impl Blobs {
 
     /// Stores `bytes` (hashed here, never trusting a caller's digest).
     pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
-        let digest = Digest::of(bytes);
-        if self.has(&digest) {
-            return Ok(digest);
+        let (digest, ingest) = self.ingest_bytes(bytes)?;
+        if let Some(w) = ingest {
+            w.commit()?;
         }
-        let mut w = self.ingest(
-            Expected::exact(digest.clone(), bytes.len() as u64),
-            "document",
-        )?;
-        w.write_all(bytes).at("write", &w.tmp)?;
-        w.commit()?;
         Ok(digest)
     }
 
     /// Like [`Blobs::put`] without the fsync: the blob is written to a temp file and returned
     /// as a [`Deferred`] to publish after a `syncfs` (`None` when the store has it already).
     pub fn put_deferred(&self, bytes: &[u8]) -> Result<(Digest, Option<Deferred>)> {
+        let (digest, ingest) = self.ingest_bytes(bytes)?;
+        let deferred = match ingest {
+            Some(w) => w.commit_deferred()?.2,
+            None => None,
+        };
+        Ok((digest, deferred))
+    }
+
+    /// The digest of `bytes`, and an ingest holding them when the store does not have them.
+    fn ingest_bytes(&self, bytes: &[u8]) -> Result<(Digest, Option<Ingest>)> {
         let digest = Digest::of(bytes);
         if self.has(&digest) {
             return Ok((digest, None));
@@ -142,8 +146,7 @@ impl Blobs {
             "document",
         )?;
         w.write_all(bytes).at("write", &w.tmp)?;
-        let (_, _, deferred) = w.commit_deferred()?;
-        Ok((digest, deferred))
+        Ok((digest, Some(w)))
     }
 
     /// Copies everything `r` yields into the store and returns its digest and size.

@@ -38,6 +38,18 @@ pub use snapshot::Snapshots;
 
 use crate::error::IoContext;
 
+/// An image written by [`Store::commit_image_deferred`], not loadable until its blobs are
+/// published.
+#[derive(Debug)]
+pub struct DeferredImage {
+    /// The manifest's descriptor.
+    pub manifest: Descriptor,
+    /// The image ID: its config's digest.
+    pub id: Digest,
+    /// The config and manifest blobs the store did not have, to publish after a `syncfs`.
+    pub blobs: Vec<Deferred>,
+}
+
 /// A store rooted at a directory.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -206,22 +218,26 @@ impl Store {
     }
 
     /// Like [`Store::commit_image`] without an fsync per blob: the config and manifest blobs
-    /// not in the store yet are returned as [`Deferred`]s, for the caller to publish after a
+    /// not in the store yet come back as [`Deferred`]s, for the caller to publish after a
     /// `syncfs` (before anything names the image). Until then the image cannot be loaded.
     pub fn commit_image_deferred(
         &self,
         config: &ImageConfig,
         base: &[Descriptor],
-    ) -> Result<(Descriptor, Vec<Deferred>)> {
+    ) -> Result<DeferredImage> {
         let config_raw = Self::config_bytes(config)?;
         let layers = self.image_layers(config, base)?;
-        let mut deferred = Vec::new();
+        let mut blobs = Vec::new();
         let manifest = self.write_manifest(&config_raw, layers, &mut |bytes| {
             let (digest, blob) = self.blobs.put_deferred(bytes)?;
-            deferred.extend(blob);
+            blobs.extend(blob);
             Ok(digest)
         })?;
-        Ok((manifest, deferred))
+        Ok(DeferredImage {
+            manifest,
+            id: Digest::of(&config_raw),
+            blobs,
+        })
     }
 
     fn config_bytes(config: &ImageConfig) -> Result<Vec<u8>> {

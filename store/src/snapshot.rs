@@ -134,19 +134,29 @@ impl Snapshots {
         Ok(staged)
     }
 
-    /// Makes the provisional snapshot `staged` (a path [`Snapshots::stage`] returned) snapshot
-    /// `chain`; when that exists already, `staged` is removed instead. Returns the snapshot's
-    /// directory.
-    pub fn adopt_staged(&self, chain: &Digest, staged: &Path) -> Result<PathBuf> {
-        let tmp = staged
+    /// Removes the provisional snapshot `staged` (a path [`Snapshots::stage`] returned) that
+    /// will not be adopted.
+    pub fn discard_staged(&self, staged: &Path) -> Result<()> {
+        remove_all(self.staged_dir(staged)?)
+    }
+
+    /// The `tmp-*` directory of a provisional snapshot of this store.
+    fn staged_dir<'a>(&self, staged: &'a Path) -> Result<&'a Path> {
+        staged
             .parent()
             .filter(|t| t.parent() == Some(self.dir.as_path()))
             .ok_or_else(|| StoreError::Io {
                 op: "adopt",
                 path: staged.to_path_buf(),
                 source: std::io::Error::other("not a provisional snapshot of this store"),
-            })?;
-        publish(tmp, &self.dir.join(chain.hex()))
+            })
+    }
+
+    /// Makes the provisional snapshot `staged` (a path [`Snapshots::stage`] returned) snapshot
+    /// `chain`; when that exists already, `staged` is removed instead. Returns the snapshot's
+    /// directory.
+    pub fn adopt_staged(&self, chain: &Digest, staged: &Path) -> Result<PathBuf> {
+        publish(self.staged_dir(staged)?, &self.dir.join(chain.hex()))
     }
 
     /// Unpacks every layer of `image` that has no snapshot yet. Returns the snapshot dirs,

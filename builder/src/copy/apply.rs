@@ -97,7 +97,7 @@ pub fn apply_staged(
 pub struct Staged {
     /// Where the contents are.
     from: PathBuf,
-    /// The destination directory, as a path under the overlay mount.
+    /// The destination directory, relative to the overlay's root.
     to: PathBuf,
     /// The times the destination takes once its contents are in.
     atime: (i64, i64),
@@ -106,10 +106,9 @@ pub struct Staged {
 
 impl Staged {
     /// Moves the contents into the destination's directory in `upper` (the upper dir of the
-    /// overlay that was mounted at `root`, now unmounted), then sets its times.
-    pub fn finish(self, root: &Path, upper: &Path) -> Result<(), CopyError> {
-        let rel = self.to.strip_prefix(root).unwrap_or(&self.to);
-        let target = upper.join(rel);
+    /// overlay they were copied for, now unmounted), then sets its times.
+    pub fn finish(self, upper: &Path) -> Result<(), CopyError> {
+        let target = upper.join(&self.to);
         for entry in fs::read_dir(&self.from).at("read directory", &self.from)? {
             let entry = entry.at("read directory", &self.from)?;
             let to = target.join(entry.file_name());
@@ -193,12 +192,12 @@ impl Writer<'_> {
         } else {
             paths::clean(&format!("{dest}/.."))
         };
+        let dst = resolve_in_root(self.root, dest)?;
+        // Looked at before `mkdir_all`, which may create it.
         let fresh = item.kind == EntryKind::Dir
             && self.staging.is_some()
-            && matches!(fs::symlink_metadata(resolve_in_root(self.root, dest)?),
-                        Err(e) if is_missing(&e));
+            && matches!(fs::symlink_metadata(&dst), Err(e) if is_missing(&e));
         self.mkdir_all(&ensure)?;
-        let dst = resolve_in_root(self.root, dest)?;
         let src = view.host(&item.resolved);
         match item.kind {
             EntryKind::Archive => {
@@ -228,9 +227,13 @@ impl Writer<'_> {
                             .create(&from)
                             .at("mkdir", &from)?;
                         self.entries(&src, item, &from)?;
+                        let to = dst
+                            .strip_prefix(self.root)
+                            .expect("resolve_in_root stays in the root")
+                            .to_path_buf();
                         self.staged.push(Staged {
                             from,
-                            to: dst,
+                            to,
                             atime: item.stat.atime,
                             mtime: item.stat.mtime,
                         });
@@ -332,20 +335,20 @@ impl Writer<'_> {
 
     /// Writes a non-directory at `target`, replacing a non-directory there.
     fn place(&mut self, src: &Path, st: &Stat, target: &Path) -> Result<(), CopyError> {
-        if matches!(st.kind(), EntryKind::File | EntryKind::Archive) {
-            self.stats.bytes += self.place_file(src, st, target)?;
-            self.stats.files += 1;
-            return Ok(());
-        }
-        self.make_room(target)?;
         match st.kind() {
-            EntryKind::File | EntryKind::Archive => unreachable!("placed above"),
+            EntryKind::File | EntryKind::Archive => {
+                self.stats.bytes += self.place_file(src, st, target)?;
+                self.stats.files += 1;
+                return Ok(());
+            }
             EntryKind::Symlink => {
+                self.make_room(target)?;
                 let link = fs::read_link(src).at("readlink", src)?;
                 rfs::symlinkat(&link, rfs::CWD, target).at("symlink", target)?;
                 self.stats.symlinks += 1;
             }
             EntryKind::Special => {
+                self.make_room(target)?;
                 let file_type = rfs::FileType::from_raw_mode(st.mode);
                 rfs::mknodat(
                     rfs::CWD,
@@ -367,19 +370,18 @@ impl Writer<'_> {
         copy_xattrs(src, target)
     }
 
-    /// A regular file: created exclusively (what is in the way is removed first, as
-    /// [`Self::make_room`] says), its content copied, then owner, mode, times and xattrs set
-    /// through the open descriptors: no path is looked up again (each lookup walks the whole
-    /// overlay path).
     /// Regular files whose directories exist, as [`Self::place_file`] each: on up to four
     /// threads when there are many, each taking a contiguous run (mostly whole directories).
     fn place_files(&mut self, files: &[(PathBuf, &Stat, PathBuf)]) -> Result<(), CopyError> {
         const PER_THREAD: usize = 128;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4)
-            .min(files.len().div_ceil(PER_THREAD))
-            .max(1);
+        let threads = if files.len() > PER_THREAD {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+                .min(files.len().div_ceil(PER_THREAD))
+        } else {
+            1
+        };
         let this = &*self;
         let run = |chunk: &[(PathBuf, &Stat, PathBuf)]| -> Result<u64, CopyError> {
             let mut bytes = 0;
@@ -409,7 +411,10 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Writes one regular file; returns the bytes copied.
+    /// Writes one regular file; returns the bytes copied. It is created exclusively (what is
+    /// in the way is removed first, as [`Self::make_room`] says), its content copied, then its
+    /// owner, mode, times and xattrs set through the open descriptors: no path is looked up
+    /// again (each lookup walks the whole overlay path).
     fn place_file(&self, src: &Path, st: &Stat, target: &Path) -> Result<u64, CopyError> {
         let mut input = File::options()
             .read(true)

@@ -72,7 +72,8 @@ impl Key {
 pub struct Records {
     dir: PathBuf,
     pending: std::sync::Mutex<Vec<(Key, Digest)>>,
-    /// Layer blobs written by this build, published by [`Records::flush`].
+    /// Blobs written by this build (layers, and the config and manifest of each step's
+    /// image), published by [`Records::flush`].
     blobs: std::sync::Mutex<Vec<store::Deferred>>,
     /// An early `syncfs` started by [`Records::start_writeback`], joined by [`Records::flush`].
     writeback: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -118,11 +119,10 @@ impl Records {
         self.dir.join(format!("{}.image", key.0.hex()))
     }
 
-    /// The manifest digest recorded for `key`, if any (an unreadable record is a miss).
+    /// The manifest digest recorded for `key` by an earlier build, if any (an unreadable
+    /// record is a miss). This build's own records are not written yet: the builder keeps
+    /// their images in memory until the flush.
     pub fn get(&self, key: &Key) -> Option<Digest> {
-        if let Some((_, d)) = self.lock().iter().find(|(k, _)| k == key) {
-            return Some(d.clone());
-        }
         let text = std::fs::read_to_string(self.path(key)).ok()?;
         Digest::parse(text.trim()).ok()
     }
@@ -132,8 +132,8 @@ impl Records {
         self.lock().push((key.clone(), manifest.clone()));
     }
 
-    /// Holds a layer blob of this build until [`Records::flush`] publishes it: one `syncfs`
-    /// then makes every layer durable, instead of an fsync each while the build waits.
+    /// Holds a blob of this build until [`Records::flush`] publishes it: one `syncfs` then
+    /// makes every blob durable, instead of an fsync each while the build waits.
     pub fn defer(&self, blob: store::Deferred) {
         self.blobs
             .lock()

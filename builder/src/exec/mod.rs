@@ -246,14 +246,16 @@ type WrittenLayer = (Digest, u64, Option<store::Deferred>);
 struct PendingLayer {
     /// Writes the layer blob: its diff ID, size, and the blob to publish after the syncfs.
     job: Option<std::thread::JoinHandle<Result<WrittenLayer, BuildError>>>,
-    /// The provisional snapshot ([`store::Snapshots::stage`]), also in `State::snapshots`.
+    /// The provisional snapshot ([`store::Snapshots::stage`]), also in `State::snapshots`,
+    /// and the store's snapshots to adopt or discard it.
     staged: PathBuf,
+    snapshots: store::Snapshots,
     /// The instruction that made it (for errors).
     step: String,
-    /// The step's cache key, and its image as of the step, without this layer.
+    /// The step's cache key, and its image config as of the step (later steps may change the
+    /// state's; its layers do not change until this one is resolved).
     key: Key,
     config: ImageConfig,
-    layers: Vec<Descriptor>,
 }
 
 impl PendingLayer {
@@ -262,10 +264,8 @@ impl PendingLayer {
     fn join(&mut self) -> Result<WrittenLayer, BuildError> {
         let job = self.job.take().expect("a pending layer is joined once");
         let joined = job.join();
-        if !matches!(joined, Ok(Ok(_)))
-            && let Some(tmp) = self.staged.parent()
-        {
-            let _ = store::fsutil::remove_all(tmp);
+        if !matches!(joined, Ok(Ok(_))) {
+            let _ = self.snapshots.discard_staged(&self.staged);
         }
         match joined {
             Ok(written) => written.map_err(|source| BuildError::Layer {
@@ -283,9 +283,7 @@ impl Drop for PendingLayer {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
             let _ = job.join();
-            if let Some(tmp) = self.staged.parent() {
-                let _ = store::fsutil::remove_all(tmp);
-            }
+            let _ = self.snapshots.discard_staged(&self.staged);
         }
     }
 }
@@ -523,11 +521,14 @@ impl Build<'_> {
             }
         }
         state.config.created = Some(state.clock.clone());
-        let manifest = self.store.commit_image(&state.config, &state.layers)?;
-        let image = self.store.load_image(&manifest)?;
+        // Often the last step's image again: published (once) with it by the flush.
+        let image = self
+            .store
+            .commit_image_deferred(&state.config, &state.layers)?;
+        image.blobs.into_iter().for_each(|b| self.records.defer(b));
         Ok(Built {
-            id: image.id().clone(),
-            manifest,
+            id: image.id,
+            manifest: image.manifest,
         })
     }
 
@@ -1110,9 +1111,7 @@ impl Build<'_> {
         let job = match job {
             Ok(job) => job,
             Err(e) => {
-                if let Some(tmp) = staged.parent() {
-                    let _ = store::fsutil::remove_all(tmp);
-                }
+                let _ = self.store.snapshots().discard_staged(&staged);
                 return Err(e).at("start a thread for the layer of", &staged);
             }
         };
@@ -1127,10 +1126,10 @@ impl Build<'_> {
         state.layer = PendingSlot(Some(PendingLayer {
             job: Some(job),
             staged,
+            snapshots: self.store.snapshots().clone(),
             step,
             key: state.key.clone(),
             config: state.config.clone(),
-            layers: state.layers.clone(),
         }));
         Ok(())
     }
@@ -1146,33 +1145,29 @@ impl Build<'_> {
         if let Some(blob) = blob {
             self.records.defer(blob);
         }
-        let layer = Descriptor::new(&MediaType::OciLayer, diff_id.clone(), size);
         pending.config.rootfs.diff_ids.push(diff_id.clone());
-        pending.layers.push(layer.clone());
+        state.config.rootfs.diff_ids.push(diff_id.clone());
+        state
+            .layers
+            .push(Descriptor::new(&MediaType::OciLayer, diff_id, size));
         let chain = store::image::chain_ids(&pending.config.rootfs.diff_ids)
             .pop()
             .expect("one chain ID per diff ID, and there is one");
-        let dir = self
-            .store
-            .snapshots()
-            .adopt_staged(&chain, &pending.staged)?;
-        let index = pending.layers.len() - 1;
+        let index = state.layers.len() - 1;
         debug_assert_eq!(state.snapshots.get(index), Some(&pending.staged));
-        state.snapshots[index] = dir;
-        state.config.rootfs.diff_ids.push(diff_id);
-        state.layers.push(layer);
-        let (manifest, blobs) = self
+        state.snapshots[index] = pending.snapshots.adopt_staged(&chain, &pending.staged)?;
+        let image = self
             .store
-            .commit_image_deferred(&pending.config, &pending.layers)?;
-        blobs.into_iter().for_each(|b| self.records.defer(b));
-        self.records.put(&pending.key, &manifest.digest);
+            .commit_image_deferred(&pending.config, &state.layers)?;
+        image.blobs.into_iter().for_each(|b| self.records.defer(b));
+        self.records.put(&pending.key, &image.manifest.digest);
         // Until the flush publishes that image, a step of this build with the same key finds
         // it here.
         lock(&self.made).push(Made {
             key: pending.key.clone(),
             config: std::mem::take(&mut pending.config),
-            layers: std::mem::take(&mut pending.layers),
-            snapshots: state.snapshots[..=index].to_vec(),
+            layers: state.layers.clone(),
+            snapshots: state.snapshots.clone(),
         });
         self.records.start_writeback(self.store.root());
         Ok(())

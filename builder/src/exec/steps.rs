@@ -580,7 +580,7 @@ fn write_layer(
     let staged = write(merged, Some(staging))?;
     mount.unmount()?;
     for s in staged {
-        s.finish(merged, upper).map_err(Written::Copy)?;
+        s.finish(upper).map_err(Written::Copy)?;
     }
     Ok(upper.clone())
 }
