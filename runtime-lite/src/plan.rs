@@ -48,6 +48,21 @@ pub enum Op {
         /// Filesystem options.
         data: String,
     },
+    /// A bind remount of `target` with `flags` (`MS_REMOUNT | MS_BIND` added). The flags the
+    /// mount has (nosuid, nodev, noexec, atime) are kept unless `cleared` names them, as runc
+    /// keeps all but the user's explicit clears: in a user namespace they are locked
+    /// (dropping one fails with EPERM), and outside one a read-only remount must not quietly
+    /// allow setuid files.
+    Remount {
+        /// Host path of the mount.
+        target: PathBuf,
+        /// `MS_*` flags to set.
+        flags: u64,
+        /// Flags the mount options cleared (`suid`, `dev`, `exec`, `atime`, ...).
+        cleared: u64,
+        /// Nothing to do when `target` does not exist.
+        optional: bool,
+    },
     /// Create a directory and its parents (never following a symlink inside the rootfs).
     MkdirAll {
         /// The directory.
@@ -178,6 +193,8 @@ pub struct MountOptions {
     pub propagation: u64,
     /// Everything else, comma-separated, for the filesystem (`mode=755,size=65536k`).
     pub data: String,
+    /// The flags an option cleared (`suid` clears `MS_NOSUID`), unless a later one set them.
+    pub cleared: u64,
 }
 
 impl MountOptions {
@@ -229,6 +246,7 @@ impl MountOptions {
                 }
             };
             o.flags = (o.flags | set) & !clear;
+            o.cleared = (o.cleared | clear) & !set;
         }
         o.data = data.join(",");
         o
@@ -283,12 +301,11 @@ pub fn plan_oci(oci: &oci_spec::runtime::Spec, rootfs: &RootFs, volatile: bool) 
             // A bind ignores other flags: they take a remount.
             let rest = o.flags & !(BIND | REC);
             if rest != 0 {
-                ops.push(Op::Mount {
-                    source: String::new(),
+                ops.push(Op::Remount {
                     target: target.clone(),
-                    fstype: None,
-                    flags: REMOUNT | BIND | rest,
-                    data: String::new(),
+                    flags: rest,
+                    cleared: o.cleared,
+                    optional: false,
                 });
             }
         } else {
@@ -342,21 +359,19 @@ pub fn plan_oci(oci: &oci_spec::runtime::Spec, rootfs: &RootFs, volatile: bool) 
             flags: BIND | REC,
             data: "optional".into(),
         });
-        ops.push(Op::Mount {
-            source: String::new(),
+        ops.push(Op::Remount {
             target: at(p),
-            fstype: None,
-            flags: REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC,
-            data: "optional".into(),
+            flags: RDONLY | NOSUID | NODEV | NOEXEC,
+            cleared: 0,
+            optional: true,
         });
     }
     if oci.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-        ops.push(Op::Mount {
-            source: String::new(),
+        ops.push(Op::Remount {
             target: root.clone(),
-            fstype: None,
-            flags: REMOUNT | BIND | RDONLY,
-            data: String::new(),
+            flags: RDONLY,
+            cleared: 0,
+            optional: false,
         });
     }
     ops.push(Op::PivotRoot { new_root: root });
@@ -543,14 +558,6 @@ impl Kernel for RealKernel {
                     };
                 let s = std::ffi::CString::new(source).map_err(io::Error::other)?;
                 let t = cstr(target)?;
-                // A bind remount keeps the flags the mount has (nosuid, nodev, noexec, atime):
-                // in a user namespace they are locked and dropping one fails with EPERM, and
-                // outside one a read-only remount must not quietly allow setuid files.
-                let flags = &if *flags & libc::MS_REMOUNT != 0 && *flags & libc::MS_BIND != 0 {
-                    *flags | kept_flags(target)
-                } else {
-                    *flags
-                };
                 let ty = fstype
                     .as_deref()
                     .map(std::ffi::CString::new)
@@ -597,6 +604,32 @@ impl Kernel for RealKernel {
                             ),
                         )
                     })
+            }
+            Op::Remount {
+                target,
+                flags,
+                cleared,
+                optional,
+            } => {
+                if *optional && std::fs::symlink_metadata(target).is_err() {
+                    return Ok(());
+                }
+                let t = cstr(target)?;
+                let flags =
+                    libc::MS_REMOUNT | libc::MS_BIND | *flags | (kept_flags(target) & !*cleared);
+                // SAFETY: a valid C string; null source, fstype and data for a remount.
+                check(unsafe {
+                    libc::mount(
+                        std::ptr::null(),
+                        t.as_ptr(),
+                        std::ptr::null(),
+                        flags as libc::c_ulong,
+                        std::ptr::null(),
+                    )
+                })
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("remount `{}`: {e}", target.display()))
+                })
             }
             Op::MkdirAll { path } => mkdir_all_nofollow(path),
             Op::Touch { path } => {
@@ -707,7 +740,7 @@ mod tests {
             matches!(&ops[x], Op::Mount { target, .. } if target == Path::new("/c/root/etc/x"))
         );
         assert!(
-            matches!(&ops[x + 1], Op::Mount { flags, .. } if flags & flags::REMOUNT != 0 && flags & flags::RDONLY != 0)
+            matches!(&ops[x + 1], Op::Remount { flags, cleared: 0, .. } if flags & flags::RDONLY != 0)
         );
     }
 
@@ -748,6 +781,14 @@ mod tests {
         assert_eq!(t.flags, flags::NOSUID | flags::NOEXEC);
         assert_eq!(t.data, "mode=1777,size=64m");
         assert_eq!(t.propagation, 0);
+        assert_eq!(t.cleared, flags::RDONLY, "`rw` after `ro`");
+        // A clear a later option undoes is no clear: the remount keeps that flag of the mount.
+        let c = o(&["rbind", "ro", "exec", "suid", "nosuid"]);
+        assert_eq!(c.cleared, flags::NOEXEC);
+        assert_eq!(
+            c.flags,
+            flags::BIND | flags::REC | flags::RDONLY | flags::NOSUID
+        );
         let b = o(&["rbind", "ro", "rslave"]);
         assert_eq!(b.flags, flags::BIND | flags::REC | flags::RDONLY);
         assert_eq!(b.propagation, libc::MS_SLAVE | libc::MS_REC);
