@@ -25,6 +25,7 @@ BENCH_DOCKER_DATA=$FS/docker
 PORT=5055
 SRCPORT=5056
 P="podman --root $FS/podman --runroot $W/podman-run --storage-driver overlay"
+REGPIDS=()
 # Cleanup runs without errexit: a step that fails (nothing to unmount) must not skip the rest.
 cleanup() {
   set +e
@@ -37,7 +38,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 bench_fs "$FS"
 mkdir -p "$W/t"
-REGPIDS=()
 registry() {   # registry PORT DIR: a docker-registry on 127.0.0.1:PORT storing in DIR
   mkdir -p "$W/reg-$1"
   cat > "$W/reg-$1/config.yml" <<YML

@@ -525,12 +525,21 @@ fn credential_helpers_from_the_docker_config(
         std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))
             .unwrap();
     let pull = |mode: &str, path: &std::ffi::OsStr, store: &str| {
-        let mut c = hoist_cmd(&fx.dir().join(store), auth);
-        c.env("PATH", path)
-            .env("HOIST_TEST_HELPER", mode)
-            .env("HOIST_TEST_REGISTRY", registry)
-            .args(["pull", "-q", target]);
-        output(c, None)
+        let env = [
+            ("PATH", path.to_str().unwrap()),
+            ("HOIST_TEST_HELPER", mode),
+            ("HOIST_TEST_REGISTRY", registry),
+        ];
+        hoist_env(&fx.dir().join(store), auth, &env, &["pull", "-q", target])
+    };
+    // A pull that must fail: its error output.
+    let refused = |mode: &str, path: &std::ffi::OsStr| {
+        let out = pull(mode, path, &format!("store-{mode}"));
+        assert!(
+            !out.status.success(),
+            "the pull with helper mode {mode} worked"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
     };
 
     let out = pull("ok", &with_helpers, "store-helper");
@@ -541,9 +550,7 @@ fn credential_helpers_from_the_docker_config(
         &export_tree(&fx.dir().join("store-helper"), target, fx.dir()),
     );
 
-    let out = pull("fail", &with_helpers, "store-fail");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("fail", &with_helpers);
     assert!(
         err.contains(&format!(
             "credential helper docker-credential-hoisttest failed for {registry}: keychain is locked"
@@ -552,9 +559,7 @@ fn credential_helpers_from_the_docker_config(
     );
     assert!(!err.contains("sekrit"), "helper output leaked: {err}");
 
-    let out = pull("broken", &with_helpers, "store-broken");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("broken", &with_helpers);
     assert!(
         err.contains("docker-credential-hoisttest returned a malformed response"),
         "{err}"
@@ -562,18 +567,14 @@ fn credential_helpers_from_the_docker_config(
     assert!(!err.contains("sekrit"), "helper output leaked: {err}");
 
     // An empty answer is no credentials: anonymous, refused by the registry, no helper error.
-    let out = pull("empty", &with_helpers, "store-empty");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("empty", &with_helpers);
     assert!(
         err.contains("401") && !err.contains("credential helper"),
         "{err}"
     );
 
     // Without the directory on PATH the first helper asked is missing.
-    let out = pull("ok", &path, "store-nopath");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("ok", &path);
     assert!(
         err.contains("credential helper docker-credential-hoistnone not found"),
         "{err}"
@@ -613,7 +614,7 @@ fn missing_image_and_bad_reference_errors_name_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch:bad:tag"));
 }
 
-/// Pushes the fixture to `target` through `hoist_cmd` with extra env, returning the output.
+/// Runs hoist (`hoist_cmd`) with extra env and `args`, returning the output.
 fn hoist_env(root: &Path, auth: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = hoist_cmd(root, auth);
     for (k, v) in env {

@@ -786,16 +786,23 @@ impl Registry {
             String::new()
         };
         let scheme = if tls { "https" } else { "http" };
+        // Built first, so that a panic below kills the registry (Drop).
+        let mut r = Registry {
+            child: None,
+            addr: String::new(),
+            dir,
+        };
         for attempt in 1.. {
-            let port = free_port();
-            let addr = format!("127.0.0.1:{port}");
+            r.addr = format!("127.0.0.1:{}", free_port());
+            let d = r.dir.path();
             let config = format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hoist-test-secret\n  headers:\n    X-Hoist-Test-Registry: [\"{token}\"]\n{tls_cfg}{extra}",
-                d.join("data").display()
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {}\n  secret: hoist-test-secret\n  headers:\n    X-Hoist-Test-Registry: [\"{token}\"]\n{tls_cfg}{extra}",
+                d.join("data").display(),
+                r.addr
             );
             std::fs::write(d.join("config.yml"), config).expect("registry config");
             let log = File::create(d.join("registry.log")).expect("registry log");
-            let mut child = Command::new("docker-registry")
+            let child = Command::new("docker-registry")
                 .arg("serve")
                 .arg(d.join("config.yml"))
                 .stdin(Stdio::null())
@@ -803,18 +810,12 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .expect("spawn docker-registry");
-            let read_log = || std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
+            let child = r.child.insert(child);
             let deadline = Instant::now() + Duration::from_secs(20);
-            let url = format!("{scheme}://{addr}/v2/");
-            loop {
+            let url = format!("{scheme}://{}/v2/", r.addr);
+            let exited = loop {
                 if let Some(status) = child.try_wait().ok().flatten() {
-                    // Lost the port to another listener: again on another one, a few times.
-                    assert!(
-                        attempt < 5,
-                        "docker-registry exited early ({status}):\n{}",
-                        read_log()
-                    );
-                    break;
+                    break status;
                 }
                 let out = Command::new("curl")
                     .args(["-sk", "-o", "/dev/null", "-D", "-", "--max-time", "2", &url])
@@ -824,19 +825,22 @@ impl Registry {
                     .expect("run curl");
                 let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
                 if head.contains(&format!("x-hoist-test-registry: {token}")) {
-                    return Registry {
-                        child: Some(child),
-                        addr,
-                        dir,
-                    };
+                    return r;
                 }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("registry not ready after 20 s:\n{}", read_log());
-                }
+                assert!(
+                    Instant::now() < deadline,
+                    "registry not ready after 20 s:\n{}",
+                    r.log()
+                );
                 std::thread::sleep(Duration::from_millis(50));
-            }
+            };
+            r.child = None;
+            // Lost the port to another listener: again on another one, a few times.
+            assert!(
+                attempt < 5,
+                "docker-registry exited early ({exited}):\n{}",
+                r.log()
+            );
         }
         unreachable!("the loop returns or panics")
     }
@@ -864,6 +868,7 @@ impl Drop for Registry {
 /// True when the registry and its peer tools are installed (fails under CI when not).
 pub fn have_registry() -> bool {
     require(has_tool("docker-registry"), "docker-registry")
+        && require(has_tool("curl"), "curl (the registry's readiness check)")
 }
 
 pub mod regtools;

@@ -245,44 +245,46 @@ impl CredentialHelper for ProcessHelpers {
             return Err(AuthError::HelperNotFound { helper: program });
         }
         let config = serde_json::json!({ "credHelpers": { server_url: helper } });
+        // Starting it failed, or it closed its input early (the crate does not say which). A
+        // script just written (by a test, or a package update) can be briefly held open for
+        // writing by a concurrently forked process (ETXTBSY): a few quick retries, as helpers'
+        // `get` is safe to repeat.
         let mut attempts = 0;
-        loop {
-            return match crate_lookup(&config, server_url) {
-                Ok(credential) => Ok(from_docker_credential(credential)),
-                Err(CredentialRetrievalError::HelperFailure { stdout, stderr, .. }) => {
-                    let message = helper_message(&stdout, &stderr);
-                    if message
-                        .to_ascii_lowercase()
-                        .contains("credentials not found")
-                    {
-                        return Ok(None);
-                    }
-                    Err(AuthError::HelperFailed {
-                        helper: program,
-                        registry: server_url.to_owned(),
-                        message,
-                    })
-                }
-                Err(CredentialRetrievalError::MalformedHelperResponse) => {
-                    Err(AuthError::HelperResponse {
-                        helper: program,
-                        registry: server_url.to_owned(),
-                    })
-                }
-                // Starting it failed, or it closed its input early (the crate does not say
-                // which). A script just written (by a test, or a package update) can be
-                // briefly held open for writing by a concurrently forked process (ETXTBSY):
-                // a few quick retries, as helpers' `get` is safe to repeat.
+        let answer = loop {
+            match crate_lookup(&config, server_url) {
                 Err(CredentialRetrievalError::HelperCommunicationError) if attempts < 5 => {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
                 }
-                Err(e) => Err(AuthError::HelperIo {
+                answer => break answer,
+            }
+        };
+        match answer {
+            Ok(credential) => Ok(from_docker_credential(credential)),
+            Err(CredentialRetrievalError::HelperFailure { stdout, stderr, .. }) => {
+                let message = helper_message(&stdout, &stderr);
+                if message
+                    .to_ascii_lowercase()
+                    .contains("credentials not found")
+                {
+                    return Ok(None);
+                }
+                Err(AuthError::HelperFailed {
                     helper: program,
-                    source: io::Error::other(e.to_string()),
-                }),
-            };
+                    registry: server_url.to_owned(),
+                    message,
+                })
+            }
+            Err(CredentialRetrievalError::MalformedHelperResponse) => {
+                Err(AuthError::HelperResponse {
+                    helper: program,
+                    registry: server_url.to_owned(),
+                })
+            }
+            Err(e) => Err(AuthError::HelperIo {
+                helper: program,
+                source: io::Error::other(e.to_string()),
+            }),
         }
     }
 }
@@ -545,21 +547,6 @@ fn entry_credentials(
             registry: key.to_owned(),
         }),
     }
-}
-
-/// Decodes an `auth` field: base64 (padding optional) of `user:password`.
-#[cfg(test)]
-pub(super) fn decode_auth(auth: &str) -> Option<(String, String)> {
-    use base64::engine::DecodePaddingMode;
-    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-    let engine = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    let decoded = engine.decode(auth.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (username, password) = decoded.split_once(':')?;
-    Some((username.to_owned(), password.to_owned()))
 }
 
 /// Encodes an `auth` field: base64 of `user:password`, padded (what docker and podman write).
@@ -1071,6 +1058,20 @@ mod tests {
                 String::new()
             )),
             None
+        );
+    }
+
+    #[test]
+    fn helper_names_are_checked_before_anything_runs() {
+        for bad in ["../test", "", "a/b", ".hidden", "x y"] {
+            let err = ProcessHelpers.get(bad, "x").unwrap_err();
+            assert!(matches!(err, AuthError::InvalidHelperName { .. }), "{bad}");
+        }
+        let err = ProcessHelpers.get("hoist-no-such-helper", "x").unwrap_err();
+        assert!(matches!(err, AuthError::HelperNotFound { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "credential helper docker-credential-hoist-no-such-helper not found"
         );
     }
 
